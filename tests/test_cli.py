@@ -1,0 +1,108 @@
+"""End to end through the `zoo` entry point on tiny generated data."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import write_tone
+from zoo.runner import RUN_FILES
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_all_writes_run_folders_and_a_ranked_leaderboard_then_refreshes_incrementally(project, zoo_cli):
+    code, out, err = zoo_cli("run", "--all")
+    assert code == 0, err
+    assert 'pretrained = "auto" found no ImageNet weights' in out
+    runs = sorted((project / "experiments" / "synthetic").glob("*/*/metrics.json"))
+    assert [p.parent.parent.name for p in runs] == ["baseline_cnn", "efficientnet_b0"]
+    for metrics_file in runs:
+        run_dir = metrics_file.parent
+        assert {p.name for p in run_dir.iterdir()} >= set(RUN_FILES)
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["run_id"] == run_dir.name and config["environment"]["torch"]
+        metrics = json.loads(metrics_file.read_text())
+        assert metrics["n_test"] == len((run_dir / "predictions.csv").read_text().splitlines()) - 1
+    effnet = json.loads((runs[1].parent / "config.json").read_text())
+    assert effnet["model"]["params"]["pretrained"] is False and "random initialisation" in effnet["notes"][0]
+    board = (project / "leaderboard" / "synthetic.md").read_text()
+    assert board.count("| baseline_cnn |") == 1 and board.count("| efficientnet_b0 |") == 1
+    assert "random (auto: no weights on disk)" in board
+
+    stamp = runs[0].stat().st_mtime_ns
+    code, out, _ = zoo_cli("run", "--all")
+    assert code == 0
+    assert out.count("already finished with this exact config; not retrained") == 2
+    assert runs[0].stat().st_mtime_ns == stamp
+
+    code, out, _ = zoo_cli("run", "baseline_cnn", "--force")
+    assert code == 0 and "not retrained" not in out
+    assert runs[0].stat().st_mtime_ns != stamp
+
+    code, out, _ = zoo_cli("show", runs[0].parent.name[:6])
+    assert code == 0 and "Per-class report" in out and "whistle" in out
+
+    code, out, _ = zoo_cli("leaderboard")
+    assert code == 0 and "Leaderboard: synthetic" in out
+
+
+def test_a_changed_setting_is_a_new_run(project, zoo_cli):
+    assert zoo_cli("run", "baseline_cnn", "--epochs", "1")[0] == 0
+    assert zoo_cli("run", "baseline_cnn", "--epochs", "1", "--set", "protocol.lr=0.01")[0] == 0
+    assert len(list((project / "experiments" / "synthetic" / "baseline_cnn").iterdir())) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (("run", "efficientnet-b0"), "Unknown model 'efficientnet-b0'. Did you mean 'efficientnet_b0'?"),
+    (("run", "--all", "--dataset", "folder"), "Data set 'folder' needs a data root: pass --data-root PATH"),
+    (("run", "--all", "--dataset", "folder", "--data-root", "nowhere"), "does not exist"),
+    (("run", "--all", "--dataset", "syntetic"), "Unknown dataset 'syntetic'. Did you mean 'synthetic'?"),
+    (("run", "--all", "--set", "protocol.epoch=3"), "unknown key 'epoch' (did you mean 'epochs'?)"),
+    (("run", "--all", "--set", "models.baseline_cnn.widht=3"), "[models.baseline_cnn]: unknown option 'widht'"),
+    (("show", "ffffff"), "No finished run 'ffffff'"),
+])
+def test_bad_input_is_one_line_naming_the_thing(project, zoo_cli, args, message):
+    code, out, err = zoo_cli(*args)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 or "\n" not in err.split("error:")[1].strip()
+
+
+def test_empty_class_folder_is_an_error(project, zoo_cli):
+    write_tone(project / "data" / "a" / "1.wav")
+    (project / "data" / "b").mkdir()
+    code, _, err = zoo_cli("prepare", "--dataset", "folder", "--data-root", "data")
+    assert code == 2 and "has no audio files" in err and "add clips or remove the folder" in err
+
+
+def test_unreadable_clip_among_good_ones_is_listed_and_the_run_goes_on(project, zoo_cli):
+    for label, freq in (("low", 300.0), ("high", 3000.0)):
+        for i in range(8):
+            write_tone(project / "data" / label / f"{i}.wav", freq=freq + 20 * i)
+    (project / "data" / "high" / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEdata")
+    code, out, err = zoo_cli("run", "baseline_cnn", "--dataset", "folder", "--data-root", "data", "--set", "splits.test=0.25")
+    assert code == 0, err
+    assert "skipped:" in err and "corrupt.wav" in err
+    run_dir = next((project / "experiments" / "folder" / "baseline_cnn").iterdir())
+    assert "corrupt.wav" in (run_dir / "skipped.csv").read_text()
+    assert (project / "leaderboard" / "folder.md").is_file()
+
+
+def test_example_plugin_package_installs_and_trains(project, zoo_cli, tmp_path):
+    """pip-installs examples/zoo-example-plugin (into a folder on PYTHONPATH) and trains it with `zoo run`."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "zoo-example-plugin"
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(target), str(example)], check=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
+    zoo = [sys.executable, "-m", "zoo.cli"]
+    out = subprocess.run([*zoo, "models"], capture_output=True, text=True, env=env, check=True).stdout
+    assert "mel_mlp" in out
+    done = subprocess.run([*zoo, "run", "mel_mlp"], capture_output=True, text=True, env=env, cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert (project / "experiments" / "synthetic" / "mel_mlp").is_dir()
+    assert "| mel_mlp |" in (project / "leaderboard" / "synthetic.md").read_text()

@@ -1,0 +1,43 @@
+import pytest
+
+from zoo.config import Protocol, load_settings, parse_value
+from zoo.errors import ZooError
+
+
+def write(tmp_path, text):
+    path = tmp_path / "registry.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_overrides(tmp_path):
+    path = write(tmp_path, "[protocol]\nepochs = 7\n[models.baseline_cnn]\nwidth = 8\n")
+    s = load_settings(path, {"protocol.lr": 0.01, "dataset.options.seed": 3})
+    assert s.protocol.epochs == 7 and s.protocol.lr == 0.01
+    assert s.protocol.batch_size == Protocol().batch_size
+    assert s.dataset.options == {"seed": 3}
+    assert dict(s.models) == {"baseline_cnn": {"width": 8}}
+    assert s.path("experiments") == tmp_path / "experiments"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[protocol]\nepoch = 3\n", "unknown key 'epoch' (did you mean 'epochs'?)"),
+    ("[protocl]\n", "unknown section [protocl] (did you mean 'protocol'?)"),
+    ("[protocol]\nepochs = 'many'\n", "epochs = 'many' should be a int"),
+    ("[protocol\nepochs = 3\n", "not valid TOML"),
+    ("models = 3\n", "[models] must hold one table per model"),
+])
+def test_malformed_registry_is_one_line_naming_the_key(tmp_path, text, message):
+    with pytest.raises(ZooError) as info:
+        load_settings(write(tmp_path, text))
+    assert message in str(info.value)
+    assert "registry.toml" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_parse_value():
+    assert parse_value("5") == 5
+    assert parse_value("3e-4") == 3e-4
+    assert parse_value("false") is False
+    assert parse_value("auto") == "auto"
+    assert parse_value('"x"') == "x"

@@ -1,0 +1,146 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import write_tone
+from zoo.config import FeatureConfig, SplitConfig
+from zoo.data.audio import DecodeError, fit_length, load_mono
+from zoo.data.cache import fingerprint, prepare
+from zoo.data.clips import check_clip_table, read_annotations, scan_folder
+from zoo.data.features import LogMel
+from zoo.data.splits import assign_splits
+from zoo.errors import ZooError
+
+FEATURES = FeatureConfig(n_mels=32, frames=32, hop_length=256)
+
+
+def test_decode_mixes_rates_depths_and_channels_to_mono_at_one_rate(tmp_path):
+    a = load_mono(write_tone(tmp_path / "a.wav", sr=8000, seconds=1.0), 16000)
+    b = load_mono(write_tone(tmp_path / "b.flac", sr=44100, seconds=1.0, subtype="PCM_24", channels=2), 16000)
+    c = load_mono(write_tone(tmp_path / "c.wav", sr=96000, seconds=1.0, subtype="FLOAT"), 16000)
+    assert a.shape == b.shape == c.shape == (16000,)
+    assert a.dtype == torch.float32
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "empty file"),
+    (b"RIFF\x24\x00\x00\x00WAVEfmt ", "cannot decode"),
+    (b"not audio at all" * 10, "cannot decode"),
+])
+def test_unreadable_files_raise_a_reason(tmp_path, content, reason):
+    path = tmp_path / "bad.wav"
+    path.write_bytes(content)
+    with pytest.raises(DecodeError, match=reason):
+        load_mono(path, 16000)
+
+
+def test_nan_and_silent_files_are_refused(tmp_path):
+    import soundfile as sf
+
+    sf.write(tmp_path / "nan.wav", np.full(800, np.nan, dtype=np.float32), 8000, subtype="FLOAT")
+    sf.write(tmp_path / "zero.wav", np.zeros(800, dtype=np.float32), 8000)
+    with pytest.raises(DecodeError, match="NaN"):
+        load_mono(tmp_path / "nan.wav", 8000)
+    with pytest.raises(DecodeError, match="silent"):
+        load_mono(tmp_path / "zero.wav", 8000)
+
+
+def test_fit_length_pads_and_centre_crops():
+    assert fit_length(torch.ones(10), 16).tolist() == [1.0] * 10 + [0.0] * 6
+    assert fit_length(torch.arange(10.0), 4).tolist() == [3.0, 4.0, 5.0, 6.0]
+
+
+def test_logmel_has_the_configured_shape():
+    spec = LogMel(FEATURES)(torch.randn(3, FEATURES.samples))
+    assert spec.shape == (3, 1, 32, 32) and torch.isfinite(spec).all()
+
+
+def test_scan_folder_and_its_errors(tmp_path):
+    for label in ("cat", "dog"):
+        write_tone(tmp_path / "data" / label / "x.wav")
+    table = scan_folder(tmp_path / "data")
+    assert sorted(table["label"]) == ["cat", "dog"]
+    with pytest.raises(ZooError, match="does not exist"):
+        scan_folder(tmp_path / "nowhere")
+    (tmp_path / "data" / "owl").mkdir()
+    with pytest.raises(ZooError, match=r"Class folder .*owl has no audio files .* add clips or remove the folder"):
+        scan_folder(tmp_path / "data")
+
+
+def test_read_annotations_resolves_paths_and_names_missing_columns(tmp_path):
+    (tmp_path / "meta.csv").write_text("file,species,tape\na/1.wav,orca,t1\n")
+    table = read_annotations(tmp_path / "meta.csv", path_column="file", label_column="species", group_column="tape")
+    assert table.loc[0, "path"] == str(tmp_path / "a" / "1.wav") and table.loc[0, "group"] == "t1"
+    with pytest.raises(ZooError, match=r"no 'path' column .* set dataset.options.path_column"):
+        read_annotations(tmp_path / "meta.csv")
+
+
+def test_check_clip_table_refuses_one_class_and_bad_splits():
+    with pytest.raises(ZooError, match="only one class"):
+        check_clip_table(pd.DataFrame({"path": ["a", "b"], "label": ["x", "x"]}), "t")
+    with pytest.raises(ZooError, match="split column has 'dev'"):
+        check_clip_table(pd.DataFrame({"path": ["a", "b"], "label": ["x", "y"], "split": ["train", "dev"]}), "t")
+
+
+def grouped_table(classes=4, groups=10, per_group=3):
+    rows = [{"path": f"{c}/{g}/{i}.wav", "label": f"c{c}", "group": f"{c}-{g}"}
+            for c in range(classes) for g in range(groups) for i in range(per_group)]
+    return pd.DataFrame(rows)
+
+
+def test_splits_never_put_one_group_in_two_splits_and_keep_every_class():
+    table = grouped_table()
+    split = assign_splits(table, SplitConfig(val=0.2, test=0.2, seed=1))
+    assert table.assign(split=split).groupby("group")["split"].nunique().max() == 1
+    for name in ("train", "val", "test"):
+        assert table[split == name]["label"].nunique() == 4
+    assert abs((split == "test").mean() - 0.2) < 0.05
+    assert split.equals(assign_splits(table, SplitConfig(val=0.2, test=0.2, seed=1)))  # fixed seed
+
+
+def test_own_split_is_kept_and_val_is_carved_from_train_by_group():
+    table = grouped_table().assign(split=lambda t: np.where(t["group"].str.endswith(("-0", "-1")), "test", "train"))
+    split = assign_splits(table, SplitConfig(val=0.2, test=0.2))
+    assert (split[table["split"] == "test"] == "test").all()
+    assert (split == "val").any()
+    assert table.assign(split=split).groupby("group")["split"].nunique().max() == 1
+
+
+def test_too_few_groups_is_a_clear_error():
+    with pytest.raises(ZooError, match="Only 2 groups for a 20% test split"):
+        assign_splits(grouped_table(classes=2, groups=1), SplitConfig())
+
+
+def folder_dataset(root, per_class=8):
+    for label, freq in (("low", 300.0), ("high", 3000.0)):
+        for i in range(per_class):
+            write_tone(root / label / f"{i}.wav", freq=freq + 10 * i)
+    return check_clip_table(scan_folder(root), "test")
+
+
+def test_cache_skips_unreadable_clips_lists_them_and_is_reused(tmp_path):
+    table = folder_dataset(tmp_path / "data")
+    (tmp_path / "data" / "low" / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
+    table = check_clip_table(scan_folder(tmp_path / "data"), "test")
+    prepared = prepare(table, FEATURES, SplitConfig(val=0.25, test=0.25), tmp_path / "cache")
+    assert [s["path"] for s in prepared.skipped] == [str(tmp_path / "data" / "low" / "broken.wav")]
+    assert "cannot decode" in prepared.skipped[0]["reason"]
+    sizes = {s: len(prepared.load(s).y) for s in ("train", "val", "test")}
+    assert sum(sizes.values()) == 16 and min(sizes.values()) > 0
+    x = prepared.load("train").x
+    assert x.shape[1:] == (1, 32, 32)
+    mean, std = prepared.stats()
+    assert torch.allclose(((x - mean) / std).mean(dim=(0, 1, 3)), torch.zeros(32), atol=1e-4)
+    again = prepare(table, FEATURES, SplitConfig(val=0.25, test=0.25), tmp_path / "cache")
+    assert again.dir == prepared.dir and (prepared.dir / "train.pt").stat().st_mtime_ns == (again.dir / "train.pt").stat().st_mtime_ns
+
+
+def test_fingerprint_follows_table_and_features_only(tmp_path):
+    table = folder_dataset(tmp_path / "data", per_class=2)
+    base = fingerprint(table, FEATURES, SplitConfig())
+    assert fingerprint(table.copy(), FeatureConfig(n_mels=32, frames=32, hop_length=256), SplitConfig()) == base
+    assert fingerprint(table, FeatureConfig(n_mels=40, frames=32, hop_length=256), SplitConfig()) != base
+    assert fingerprint(table.iloc[1:], FEATURES, SplitConfig()) != base
+    write_tone(tmp_path / "data" / "low" / "0.wav", freq=999, seconds=0.7)  # same path, new content
+    assert fingerprint(table, FEATURES, SplitConfig()) != base

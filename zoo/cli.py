@@ -1,0 +1,275 @@
+"""The `zoo` command: parse arguments, call the core, print rich tables. It does not train itself."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from zoo.config import find_registry, load_settings, parse_value, settings_from_dict
+from zoo.errors import ZooError
+from zoo.registry import load_registry
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except ZooError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("interrupted: a started run resumes from its last checkpoint when you run it again.")
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--registry", type=Path, help="registry.toml to use (default: ./registry.toml or a parent's)")
+    common.add_argument("--dataset", help="data set to use (overrides [dataset] name)")
+    common.add_argument("--data-root", help="data root: a folder, or an annotations CSV for 'csv'")
+    common.add_argument("--dataset-id", help="name of its experiments/ and leaderboard/ entries (default: the data set name)")
+    common.add_argument("--epochs", type=int, help="maximum epochs (overrides protocol.epochs)")
+    common.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any registry.toml setting, e.g. --set protocol.lr=3e-4 (repeatable)")
+    parser = argparse.ArgumentParser(prog="zoo", description="audio-zoo: one protocol, one test set, one leaderboard.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, text in (
+        ("models", cmd_models, "list the registered models and the plugin each came from"),
+        ("datasets", cmd_datasets, "list the registered data sets"),
+        ("plugins", cmd_plugins, "list the plugins, where they came from, and any that failed to load"),
+        ("prepare", cmd_prepare, "build the feature cache of the active data set"),
+        ("leaderboard", cmd_leaderboard, "rebuild leaderboard/*.md from the run folders and print the active one"),
+    ):
+        sub.add_parser(name, parents=[common], help=text, description=text).set_defaults(func=func)
+    run = sub.add_parser("run", parents=[common], help="train and evaluate models, then refresh the leaderboard",
+                         description="Train and evaluate models under the one protocol, then refresh the leaderboard.")
+    run.add_argument("models", nargs="*", help="model names (see 'zoo models')")
+    run.add_argument("--all", action="store_true", help="every model listed in [models] of registry.toml")
+    run.add_argument("--force", action="store_true", help="retrain even when a finished run has the same run id")
+    run.set_defaults(func=cmd_run)
+    show = sub.add_parser("show", parents=[common], help="a run's metrics and per-class report")
+    show.add_argument("run", help="run id (or its first characters), or a run folder")
+    show.set_defaults(func=cmd_show)
+    return parser
+
+
+def _settings(args):
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ZooError(f"--set {item!r}: use KEY=VALUE, e.g. --set protocol.epochs=10.")
+        overrides[key.strip()] = parse_value(value.strip())
+    for key, value in (("dataset.name", args.dataset), ("dataset.root", args.data_root),
+                       ("dataset.id", args.dataset_id), ("protocol.epochs", args.epochs)):
+        if value is not None:
+            overrides[key] = value
+    if args.data_root is not None:  # relative to where the user typed it, not to registry.toml
+        overrides["dataset.root"] = str(Path(args.data_root).resolve())
+    try:
+        registry_file = args.registry or find_registry()
+    except ZooError:
+        return settings_from_dict(_nest(overrides), Path.cwd())  # no registry.toml: the defaults
+    return load_settings(registry_file, overrides)
+
+
+def _nest(flat: dict) -> dict:
+    out: dict = {}
+    for key, value in flat.items():
+        node = out
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out
+
+
+def _load(args):
+    settings = _settings(args)
+    return settings, load_registry(settings.plugins)
+
+
+def _warn_broken(registry) -> None:
+    for p in registry.plugins:
+        if p.error:
+            err_console.print(f"[yellow]warning:[/] plugin {p.name!r} ({p.source}) skipped: {p.error}", highlight=False, soft_wrap=True)
+
+
+def cmd_models(args) -> None:
+    _, registry = _load(args)
+    table = Table("model", "plugin", "pretrained", "defaults", "summary", title="Registered models")
+    for name in sorted(registry.models):
+        spec = registry.models[name]
+        defaults = ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items())
+        table.add_row(name, registry.plugin_of("model", name), "yes" if spec.pretrained else "no", defaults, spec.summary)
+    console.print(table)
+    _warn_broken(registry)
+
+
+def cmd_datasets(args) -> None:
+    _, registry = _load(args)
+    table = Table("data set", "plugin", "needs root", "options", "summary", title="Registered data sets")
+    for name in sorted(registry.datasets):
+        spec = registry.datasets[name]
+        options = ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items())
+        table.add_row(name, registry.plugin_of("dataset", name), "yes" if spec.needs_root else "no", options, spec.summary)
+    console.print(table)
+    _warn_broken(registry)
+
+
+def cmd_plugins(args) -> None:
+    _, registry = _load(args)
+    table = Table("plugin", "source", "hooks", "registers", "status", title="Plugins")
+    for p in registry.plugins:
+        registers = ", ".join(p.models + p.datasets)
+        status = f"[red]skipped: {p.error}[/]" if p.error else "[green]ok[/]"
+        table.add_row(p.name, p.source, ", ".join(p.hooks), registers, status)
+    console.print(table)
+
+
+def _prepare(settings, registry):
+    with Progress(TextColumn("[bold]preparing {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("clips, {task.fields[skipped]} skipped"), TimeElapsedColumn(), console=console,
+                  transient=False) as progress:
+        task = progress.add_task("prepare", total=None, name=settings.dataset.key, skipped=0)
+
+        def report(done, total, skipped):
+            progress.update(task, completed=done, total=total, skipped=skipped)
+
+        prepared = _timed_prepare(settings, registry, report)
+    for item in prepared.skipped:
+        err_console.print(f"[yellow]skipped:[/] {item['path']}: {item['reason']}", highlight=False, soft_wrap=True)
+    return prepared
+
+
+def _timed_prepare(settings, registry, report):
+    from zoo.runner import prepare_data
+
+    return prepare_data(settings, registry, progress=report)
+
+
+def cmd_prepare(args) -> None:
+    settings, registry = _load(args)
+    _warn_broken(registry)
+    prepared = _prepare(settings, registry)
+    table = Table("class", "train", "val", "test", title=f"{settings.dataset.key}: cache {prepared.dir}")
+    for name, counts in prepared.meta["counts"].items():
+        table.add_row(name, *(str(counts[s]) for s in ("train", "val", "test")))
+    console.print(table)
+    if prepared.skipped:
+        console.print(f"{len(prepared.skipped)} clip(s) skipped (listed above and in {prepared.dir / 'meta.json'}).")
+
+
+def cmd_run(args) -> None:
+    from zoo.runner import execute, plan_run
+
+    settings, registry = _load(args)
+    _warn_broken(registry)
+    if args.all and args.models:
+        raise ZooError("Give model names or --all, not both.")
+    names = list(settings.models) if args.all else args.models
+    if not names:
+        raise ZooError("No models to run: name some (see 'zoo models') or use --all with [models.NAME] tables in registry.toml.")
+    for name in names:
+        registry.model(name)  # unknown names fail before any work
+    prepared = _prepare(settings, registry)
+    results = []
+    for name in names:
+        plan = plan_run(settings, registry, name, prepared)
+        for note in plan.config["notes"]:
+            console.print(f"[cyan]{name}:[/] {note}", highlight=False)
+        if plan.finished and not args.force:
+            console.print(f"[dim]{name}: run {plan.run_id} already finished with this exact config; not retrained "
+                          f"(--force retrains). {plan.run_dir}[/]", highlight=False)
+        elif (plan.run_dir / "checkpoint.pt").is_file() and not args.force:
+            console.print(f"{name}: resuming run {plan.run_id} from its checkpoint", highlight=False)
+        metrics = _train_with_progress(plan, settings, registry, prepared, args.force, execute)
+        results.append((name, plan, metrics))
+    _print_results(results)
+    _refresh_leaderboard(settings)
+
+
+def _train_with_progress(plan, settings, registry, prepared, force, execute):
+    if plan.finished and not force:
+        return execute(plan, settings, registry, prepared)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task(f"training {plan.model}", total=settings.protocol.epochs, info="")
+
+        def on_epoch(row):
+            info = f"val loss {row['val_loss']:.3f}  val acc {row['val_accuracy']:.3f}" + ("  *" if row["best"] else "")
+            progress.update(task, completed=row["epoch"], info=info)
+
+        return execute(plan, settings, registry, prepared, force=force, on_epoch=on_epoch)
+
+
+def _print_results(results) -> None:
+    table = Table("model", "run", "accuracy", "macro F1", "epochs", "train s", title="Test-split results")
+    for name, plan, m in results:
+        table.add_row(name, plan.run_id, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", str(m["epochs"]), f"{m['train_seconds']:.1f}")
+    console.print(table)
+
+
+def _refresh_leaderboard(settings) -> None:
+    from zoo.leaderboard import write_leaderboards
+
+    boards = write_leaderboards(settings.path("experiments"), settings.path("leaderboard"))
+    board = next((b for b in boards if b.dataset == settings.dataset.key), None)
+    if board is None or not board.rows:
+        console.print(f"No finished runs for {settings.dataset.key!r} yet: `zoo run --all`.")
+        return
+    table = Table("rank", "model", "accuracy", "macro P", "macro R", "macro F1", "weights", "run",
+                  title=f"Leaderboard: {board.dataset}")
+    from zoo.leaderboard import weights_of
+
+    for rank, run in enumerate(board.rows, 1):
+        table.add_row(str(rank), run["model"], *(f"{run[c]:.4f}" for c in ("accuracy", "macro_precision", "macro_recall", "macro_f1")),
+                      weights_of(run), run["run_id"])
+    console.print(table)
+    console.print(f"written: {settings.path('leaderboard') / (board.dataset + '.md')}", highlight=False)
+
+
+def cmd_leaderboard(args) -> None:
+    settings = _settings(args)
+    _refresh_leaderboard(settings)
+
+
+def cmd_show(args) -> None:
+    import json
+
+    settings = _settings(args)
+    run_dir = Path(args.run)
+    if not (run_dir / "metrics.json").is_file():
+        matches = sorted(settings.path("experiments").glob(f"*/*/{args.run}*/metrics.json"))
+        if not matches:
+            raise ZooError(f"No finished run {args.run!r} under {settings.path('experiments')}: see 'zoo leaderboard' for run ids.")
+        if len(matches) > 1:
+            raise ZooError(f"Run id {args.run!r} is ambiguous ({len(matches)} runs): give more characters.")
+        run_dir = matches[0].parent
+    m = json.loads((run_dir / "metrics.json").read_text())
+    console.print(f"[bold]{m['model']}[/] on {m['dataset']}, run {m['run_id']} ({run_dir})", highlight=False)
+    console.print(f"accuracy {m['accuracy']:.4f}  macro P {m['macro_precision']:.4f}  macro R {m['macro_recall']:.4f}  "
+                  f"macro F1 {m['macro_f1']:.4f}  test clips {m['n_test']}  epochs {m['epochs']} (best {m['best_epoch']})")
+    for note in m.get("notes", []):
+        console.print(f"note: {note}", highlight=False)
+    import csv
+
+    table = Table("class", "precision", "recall", "f1", "support", title="Per-class report (test split)")
+    with open(run_dir / "report.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            table.add_row(row["class"], *(f"{float(row[k]):.4f}" for k in ("precision", "recall", "f1")), row["support"])
+    console.print(table)
+    wrong = sum(1 for _ in open(run_dir / "misclassified.csv")) - 1
+    console.print(f"{wrong} misclassified clip(s): {run_dir / 'misclassified.csv'}", highlight=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

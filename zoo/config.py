@@ -1,0 +1,200 @@
+"""Read registry.toml (plus command-line overrides) into frozen dataclasses; unknown keys are errors."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from zoo.errors import ZooError
+
+REGISTRY_FILE = "registry.toml"
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How a clip becomes a log-mel spectrogram of fixed size (n_mels x frames)."""
+
+    sample_rate: int = 16000  # every clip is resampled to this rate (rate must not be a shortcut feature)
+    n_fft: int = 512
+    hop_length: int = 256
+    n_mels: int = 64
+    frames: int = 64  # clips are padded (at the end) or cropped (around the centre) to this many frames
+    fmin: float = 0.0
+    fmax: float = 0.0  # 0 means sample_rate / 2
+
+    @property
+    def samples(self) -> int:
+        """Waveform length that gives exactly `frames` frames (centred STFT)."""
+        return (self.frames - 1) * self.hop_length
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How a clip table without its own split is cut into train/val/test (grouped, stratified)."""
+
+    val: float = 0.15
+    test: float = 0.2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The one training protocol every model is trained under."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    lr_patience: int = 2  # ReduceLROnPlateau on validation loss
+    lr_factor: float = 0.5
+    early_stop_patience: int = 5  # epochs without a better validation loss before stopping
+    seed: int = 0
+    freq_masks: int = 1  # SpecAugment masks per training example (train only)
+    freq_mask_width: int = 8
+    time_masks: int = 1
+    time_mask_width: int = 8
+    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str = "synthetic"  # a registered data set (`zoo datasets`)
+    root: str = ""  # data root; relative paths are relative to registry.toml
+    id: str = ""  # name of its experiments/ and leaderboard/ entries; default: `name`
+    options: Mapping[str, Any] = field(default_factory=dict)  # passed to the data set's loader
+
+    @property
+    def key(self) -> str:
+        return self.id or self.name
+
+
+@dataclass(frozen=True)
+class Paths:
+    cache: str = "cache"
+    experiments: str = "experiments"
+    leaderboard: str = "leaderboard"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything registry.toml says, after overrides. Paths are absolute."""
+
+    root: Path  # the folder holding registry.toml
+    dataset: DatasetConfig
+    features: FeatureConfig
+    splits: SplitConfig
+    protocol: Protocol
+    models: Mapping[str, Mapping[str, Any]]  # model name -> params, in file order (`zoo run --all`)
+    plugins: tuple[str, ...]  # local plugin modules (absolute paths)
+    paths: Paths
+
+    def path(self, which: str) -> Path:
+        return self.root / getattr(self.paths, which)
+
+    @property
+    def data_root(self) -> Path | None:
+        return (self.root / self.dataset.root) if self.dataset.root else None
+
+
+SECTIONS = {"dataset": DatasetConfig, "features": FeatureConfig, "splits": SplitConfig,
+            "protocol": Protocol, "paths": Paths}
+
+
+def find_registry(start: Path | None = None) -> Path:
+    """registry.toml in `start` (default: the working directory) or its nearest parent."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / REGISTRY_FILE).is_file():
+            return folder / REGISTRY_FILE
+    raise ZooError(f"No {REGISTRY_FILE} in {start} or its parents: run zoo from the project folder or pass --registry FILE.")
+
+
+def load_settings(registry_file: Path, overrides: Mapping[str, Any] = ()) -> Settings:
+    """Read registry.toml and apply dotted-key overrides, e.g. {"protocol.epochs": 5}."""
+    try:
+        raw = tomllib.loads(registry_file.read_text())
+    except FileNotFoundError:
+        raise ZooError(f"{registry_file}: no such file; pass --registry FILE or create one (see README).") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ZooError(f"{registry_file}: not valid TOML ({exc}); fix that line.") from None
+    raw = copy.deepcopy(raw)
+    for key, value in dict(overrides).items():
+        _set_dotted(raw, key, value)
+    return settings_from_dict(raw, registry_file.resolve().parent, str(registry_file))
+
+
+def settings_from_dict(raw: dict, root: Path, where: str = REGISTRY_FILE) -> Settings:
+    known = set(SECTIONS) | {"models", "plugins"}
+    for key in raw:
+        if key not in known:
+            raise ZooError(f"{where}: unknown section [{key}]{_hint(key, known)}; known: {', '.join(sorted(known))}.")
+    built = {name: _build(cls, raw.get(name, {}), f"{where} [{name}]") for name, cls in SECTIONS.items()}
+    models = raw.get("models", {})
+    if not isinstance(models, dict) or any(not isinstance(v, dict) for v in models.values()):
+        raise ZooError(f"{where}: [models] must hold one table per model, e.g. [models.baseline_cnn].")
+    plugins = raw.get("plugins", {})
+    unknown = set(plugins) - {"modules"}
+    if unknown:
+        raise ZooError(f"{where}: unknown key plugins.{sorted(unknown)[0]}; [plugins] takes only modules = [...].")
+    modules = plugins.get("modules", [])
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        raise ZooError(f"{where}: plugins.modules must be a list of file paths.")
+    return Settings(root=root, models=models, plugins=tuple(str(root / m) for m in modules), **built)
+
+
+def settings_dict(obj: Any) -> dict:
+    """A dataclass as a plain JSON-able dict (for config.json and fingerprints)."""
+    return {f.name: (dict(v) if isinstance(v := getattr(obj, f.name), Mapping) else v) for f in fields(obj)}
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ZooError(f"{where}: must be a table of key = value lines.")
+    names = {f.name: f for f in fields(cls)}
+    for key, value in values.items():
+        if key not in names:
+            raise ZooError(f"{where}: unknown key {key!r}{_hint(key, names)}; known: {', '.join(names)}.")
+        default = next((f.default for f in fields(cls) if f.name == key), None)
+        if default is not dataclasses.MISSING and not _same_kind(default, value):
+            raise ZooError(f"{where}: {key} = {value!r} should be a {type(default).__name__}.")
+    values = {k: (float(v) if isinstance(names[k].default, float) else v) for k, v in values.items()}
+    return cls(**values)
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if default is dataclasses.MISSING or isinstance(default, dict):
+        return isinstance(value, dict)
+    return isinstance(value, type(default))
+
+
+def _set_dotted(raw: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ZooError(f"--set {key}: {part!r} is not a table.")
+    node[parts[-1]] = value
+
+
+def parse_value(text: str) -> Any:
+    """A --set value: a TOML literal (5, 0.1, true, "x", [1, 2]) or else a plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _hint(key: str, known) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

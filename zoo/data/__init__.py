@@ -1,0 +1,1 @@
+"""From a clip table to cached, normalised log-mel tensors: decode, features, splits, cache."""

@@ -1,0 +1,117 @@
+"""Judge a trained model on the test split only: metrics, per-class report, predictions, plots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
+
+from zoo.io import write_atomic, write_json
+
+
+@dataclass
+class Evaluation:
+    metrics: dict  # accuracy, macro precision/recall/F1, n_test, confusion matrix
+    report: pd.DataFrame  # per class: precision, recall, f1, support
+    predictions: pd.DataFrame  # per clip: path, label, predicted, correct, confidence, p_<class>...
+
+
+@torch.inference_mode()
+def predict(model: torch.nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (N, k) of normalised inputs, in fp32."""
+    model.eval().to(device)
+    out = [torch.softmax(model(x[i:i + batch_size].to(device).contiguous(memory_format=torch.channels_last)).float(), dim=1).cpu()
+           for i in range(0, len(x), batch_size)]
+    return torch.cat(out).numpy()
+
+
+def evaluate(probs: np.ndarray, y: np.ndarray, classes: list[str], paths: list[str]) -> Evaluation:
+    """Metrics of test-set probabilities against the true class indices."""
+    pred = probs.argmax(1)
+    labels = list(range(len(classes)))
+    p, r, f1, _ = precision_recall_fscore_support(y, pred, labels=labels, average="macro", zero_division=0)
+    cm = confusion_matrix(y, pred, labels=labels)
+    metrics = {"accuracy": float(accuracy_score(y, pred)), "macro_precision": float(p), "macro_recall": float(r),
+               "macro_f1": float(f1), "n_test": int(len(y)), "classes": classes, "confusion_matrix": cm.tolist()}
+    rep = classification_report(y, pred, labels=labels, target_names=classes, output_dict=True, zero_division=0)
+    report = pd.DataFrame([{"class": c, **{k: rep[c][k] for k in ("precision", "recall", "f1-score", "support")}}
+                           for c in classes]).rename(columns={"f1-score": "f1"})
+    report["support"] = report["support"].astype(int)
+    predictions = pd.DataFrame({
+        "path": paths,
+        "label": [classes[i] for i in y],
+        "predicted": [classes[i] for i in pred],
+        "correct": pred == y,
+        "confidence": probs.max(1),
+    })
+    for i, c in enumerate(classes):
+        predictions[f"p_{c}"] = probs[:, i]
+    return Evaluation(metrics, report, predictions)
+
+
+def write_evaluation(run_dir: Path, ev: Evaluation, history: list[dict], extra: dict | None = None) -> None:
+    """report.csv, predictions.csv, misclassified.csv, confusion.png, curves.png; metrics.json last."""
+    _write_csv(run_dir / "report.csv", ev.report)
+    _write_csv(run_dir / "predictions.csv", ev.predictions)
+    wrong = ev.predictions[~ev.predictions["correct"]].sort_values("confidence", ascending=False)
+    _write_csv(run_dir / "misclassified.csv", wrong)
+    plot_confusion(run_dir / "confusion.png", np.array(ev.metrics["confusion_matrix"]), ev.metrics["classes"])
+    plot_curves(run_dir / "curves.png", history)
+    write_json(run_dir / "metrics.json", {**ev.metrics, **(extra or {})})
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    write_atomic(path, lambda f: f.write(frame.to_csv(index=False, float_format="%.6g").encode()))
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(path: Path, cm: np.ndarray, classes: list[str]) -> None:
+    plt = _figure()
+    size = max(5.0, 0.45 * len(classes) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    rows = cm.sum(1, keepdims=True).clip(min=1)
+    ax.imshow(cm / rows, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), n in np.ndenumerate(cm):
+        if n:
+            ax.text(j, i, str(n), ha="center", va="center", fontsize=7, color="white" if n / rows[i, 0] > 0.5 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix (test split; colour = row share)")
+    fig.tight_layout()
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+
+
+def plot_curves(path: Path, history: list[dict]) -> None:
+    plt = _figure()
+    h = pd.DataFrame(history)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    if not h.empty:
+        ax1.plot(h["epoch"], h["train_loss"], label="train loss")
+        ax1.plot(h["epoch"], h["val_loss"], label="val loss")
+        best = h.loc[h["val_loss"].idxmin()] if h["val_loss"].notna().any() else None
+        if best is not None:
+            ax1.axvline(best["epoch"], color="grey", linestyle=":", label="best (restored)")
+        ax2.plot(h["epoch"], h["val_accuracy"], label="val accuracy", color="tab:green")
+    ax1.set_xlabel("epoch")
+    ax1.legend()
+    ax2.set_xlabel("epoch")
+    ax2.set_ylim(0, 1)
+    ax2.legend()
+    fig.tight_layout()
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)

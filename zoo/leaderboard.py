@@ -1,0 +1,126 @@
+"""Build the ranked leaderboard of a data set from its run folders alone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo.io import write_text
+
+COLUMNS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
+
+
+@dataclass
+class Board:
+    dataset: str
+    rows: list[dict]  # ranked, one per model: the latest finished run on the current data and protocol
+    unranked: int  # finished runs left out: older runs of a model, or other data/protocol
+
+
+def read_runs(experiments: Path, dataset: str) -> list[dict]:
+    """Every finished run of `dataset`: its metrics.json and config.json merged into one record."""
+    runs = []
+    for metrics_file in sorted((Path(experiments) / dataset).glob("*/*/metrics.json")):
+        run_dir = metrics_file.parent
+        try:
+            metrics = json.loads(metrics_file.read_text())
+            config = json.loads((run_dir / "config.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            continue  # half-written or foreign folder: not a finished run
+        runs.append({**metrics, "config": config, "run_dir": run_dir})
+    return runs
+
+
+def _fairness_key(run: dict) -> str:
+    """Runs are comparable when they share the test data and the protocol."""
+    c = run["config"]
+    key = [c["dataset"]["fingerprint"], c["protocol"], c["features"], c["splits"]]
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def build_board(experiments: Path, dataset: str) -> Board:
+    """Rank by accuracy, then macro-F1: the latest run per model on the newest data + protocol."""
+    runs = read_runs(experiments, dataset)
+    if not runs:
+        return Board(dataset, [], 0)
+    newest = max(runs, key=lambda r: r.get("finished_at", ""))
+    current = _fairness_key(newest)
+    latest: dict[str, dict] = {}
+    for run in sorted(runs, key=lambda r: r.get("finished_at", "")):
+        if _fairness_key(run) == current:
+            latest[run["model"]] = run
+    rows = sorted(latest.values(), key=lambda r: (-r["accuracy"], -r["macro_f1"], r["model"]))
+    return Board(dataset, rows, len(runs) - len(rows))
+
+
+def weights_of(run: dict) -> str:
+    """How the model started: ImageNet weights, random init (said when "auto" fell back), or "-"."""
+    params = run["config"]["model"]["params"]
+    if "pretrained" not in params:
+        return "-"
+    if params["pretrained"] is True:
+        return "ImageNet"
+    fell_back = any('"auto"' in note for note in run["config"]["notes"])
+    return "random (auto: no weights on disk)" if fell_back else "random"
+
+
+def render_markdown(board: Board, leaderboard_dir: Path) -> str:
+    lines = [f"# Leaderboard: {board.dataset}", ""]
+    if not board.rows:
+        return "\n".join(lines + ["No finished runs yet: `zoo run --all`.", ""])
+    first = board.rows[0]["config"]
+    p = first["protocol"]
+    lines += [
+        f"Test split only ({board.rows[0]['n_test']} clips, {len(first['dataset']['classes'])} classes); "
+        f"data fingerprint `{first['dataset']['fingerprint']}`; one protocol for all: AdamW lr {p['lr']:g}, "
+        f"batch {p['batch_size']}, up to {p['epochs']} epochs, early stopping patience {p['early_stop_patience']}, seed {p['seed']}.",
+        "Ranked by accuracy, then macro-F1. Built from the run folders by `zoo leaderboard`.",
+        "",
+        "| rank | model | accuracy | macro precision | macro recall | macro F1 | epochs (best) | weights | run | per-class |",
+        "|---:|---|---:|---:|---:|---:|---:|---|---|---|",
+    ]
+    for rank, run in enumerate(board.rows, 1):
+        link = Path(os.path.relpath(run["run_dir"], leaderboard_dir)).as_posix()
+        lines.append(
+            f"| {rank} | {run['model']} | " + " | ".join(f"{run[c]:.4f}" for c in COLUMNS)
+            + f" | {run['epochs']} ({run['best_epoch']}) | {weights_of(run)} | [{run['run_id']}]({link}/) | [report]({link}/report.csv) |"
+        )
+    notes = [f"- {row['model']}: {n}" for row in board.rows for n in row["config"]["notes"]]
+    if notes:
+        lines += ["", "Notes:", *notes]
+    if board.unranked:
+        lines += ["", f"{board.unranked} other finished run(s) are not ranked: older runs of a model, or runs on other data or another protocol."]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(board: Board) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["rank", "model", *COLUMNS, "epochs", "best_epoch", "weights", "run_id", "run_dir"])
+    for rank, run in enumerate(board.rows, 1):
+        writer.writerow([rank, run["model"], *(f"{run[c]:.6f}" for c in COLUMNS), run["epochs"], run["best_epoch"],
+                         weights_of(run), run["run_id"], str(run["run_dir"])])
+    return out.getvalue()
+
+
+def write_leaderboards(experiments: Path, leaderboard_dir: Path, datasets: list[str] | None = None) -> list[Board]:
+    """Rewrite leaderboard/<dataset>.md and .csv for each data set, and the index leaderboard/README.md."""
+    experiments, leaderboard_dir = Path(experiments), Path(leaderboard_dir)
+    all_sets = sorted(d.name for d in experiments.iterdir() if d.is_dir()) if experiments.is_dir() else []
+    boards = [build_board(experiments, d) for d in (datasets or all_sets)]
+    for board in boards:
+        write_text(leaderboard_dir / f"{board.dataset}.md", render_markdown(board, leaderboard_dir))
+        write_text(leaderboard_dir / f"{board.dataset}.csv", render_csv(board))
+    index = ["# Leaderboards", "", "| data set | models | best | accuracy |", "|---|---:|---|---:|"]
+    for name in all_sets:
+        b = build_board(experiments, name)
+        if b.rows:
+            index.append(f"| [{name}]({name}.md) | {len(b.rows)} | {b.rows[0]['model']} | {b.rows[0]['accuracy']:.4f} |")
+    write_text(leaderboard_dir / "README.md", "\n".join(index) + "\n")
+    return boards
