@@ -7,7 +7,7 @@ from pathlib import Path
 import zoo
 
 
-def load_synthetic(root: Path, recordings: int = 8, clips_per_recording: int = 6, seed: int = 0):
+def load_synthetic(root: Path, recordings: int = 16, clips_per_recording: int = 4, seed: int = 0):
     from zoo_plugins.synthetic import generate  # numpy and soundfile only when used
 
     return generate(root, recordings=recordings, clips_per_recording=clips_per_recording, seed=seed)
@@ -33,7 +33,7 @@ def register_datasets(register):
         name="synthetic",
         summary="generated animal-call-like sounds, 12 kinds (whistles, sweeps, clicks, pulsed, harmonic)",
         load=load_synthetic, needs_root=False,
-        defaults={"recordings": 8, "clips_per_recording": 6, "seed": 0},
+        defaults={"recordings": 16, "clips_per_recording": 4, "seed": 0},
     ))
     register(zoo.DatasetSpec(
         name="folder",

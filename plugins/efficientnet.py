@@ -51,7 +51,7 @@ def resolve(params: dict) -> tuple[dict, list[str]]:
         return {**params, "pretrained": True, "weights": found}, [f"ImageNet weights from the Hugging Face cache ({found})"]
     if pretrained == "auto":
         return {**params, "pretrained": False}, [
-            f"{ARCH}: pretrained = \"auto\" found no ImageNet weights on disk, so it trains from random "
+            "pretrained = \"auto\" found no ImageNet weights on disk, so it trains from random "
             f"initialisation; to use them, {HOW_TO_GET.replace(', or set pretrained = false', '')}"
         ]
     return params, [f"ImageNet weights from the hub ({HUB_ID})"]
@@ -60,20 +60,27 @@ def resolve(params: dict) -> tuple[dict, list[str]]:
 def build(num_classes: int, pretrained: bool | str = False, weights: str = "", drop_rate: float = 0.2):
     """EfficientNet-B0 taking (B, 1, n_mels, frames); `weights` is a local .safetensors/.pth file."""
     import timm
+    import torch
 
     kwargs = dict(num_classes=num_classes, in_chans=1, drop_rate=drop_rate)
-    if pretrained is not True:
-        if pretrained not in (False, "auto"):
-            raise zoo.ZooError(f"models.{ARCH}.pretrained = {pretrained!r}: use true, false or \"auto\".")
-        if pretrained == "auto":
-            return build(num_classes, **resolve({"pretrained": "auto", "weights": weights, "drop_rate": drop_rate})[0])
-        return timm.create_model(ARCH, pretrained=False, **kwargs)
-    overlay = {"file": weights} if weights else None
-    try:
-        return timm.create_model(ARCH, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
-    except Exception as exc:
-        reason = " ".join(str(exc).split())[:200]
-        raise zoo.ZooError(f"{ARCH}: cannot load ImageNet weights ({reason}); {HOW_TO_GET}.") from None
+    if pretrained == "auto":
+        return build(num_classes, **resolve({"pretrained": "auto", "weights": weights, "drop_rate": drop_rate})[0])
+    if pretrained is False:
+        model = timm.create_model(ARCH, pretrained=False, **kwargs)
+    elif pretrained is True:
+        overlay = {"file": weights} if weights else None
+        try:
+            model = timm.create_model(ARCH, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise zoo.ZooError(f"{ARCH}: cannot load ImageNet weights ({reason}); {HOW_TO_GET}.") from None
+    else:
+        raise zoo.ZooError(f"models.{ARCH}.pretrained = {pretrained!r}: use true, false or \"auto\".")
+    # timm initialises the head for 1000 classes (uniform, range 1/sqrt(fan_out)); with a dozen classes that
+    # gives logits of std ~5 and a first-epoch loss near 5. A small head starts every run near ln(k).
+    torch.nn.init.normal_(model.classifier.weight, std=0.01)
+    torch.nn.init.zeros_(model.classifier.bias)
+    return model
 
 
 @zoo.hookimpl

@@ -90,7 +90,7 @@ def make_clip(kind: str, sr: int, base_f0: float, noise_db: float, rng: np.rando
     return (0.3 * clip / np.abs(clip).max()).astype(np.float32)
 
 
-def generate(root: Path, recordings: int = 8, clips_per_recording: int = 6, sample_rate: int = 16000,
+def generate(root: Path, recordings: int = 16, clips_per_recording: int = 4, sample_rate: int = 16000,
              seed: int = 0) -> pd.DataFrame:
     """Write the data set under `root` (once: reused while its settings match) and return its clip table."""
     import soundfile as sf
