@@ -82,3 +82,12 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path):
         assert got["val_loss"] == pytest.approx(want["val_loss"], rel=1e-6)
     for a, b in zip(resumed.state_dict().values(), straight.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def test_a_finished_checkpoint_is_not_trained_again(tmp_path):
+    first = toy_model()
+    history = Trainer(PROTOCOL, checkpoint=tmp_path / "c.pt").fit(first, toy_data())
+    again = toy_model()
+    assert Trainer(PROTOCOL, checkpoint=tmp_path / "c.pt").fit(again, toy_data()) == history
+    for a, b in zip(again.state_dict().values(), first.state_dict().values()):
+        torch.testing.assert_close(a, b)

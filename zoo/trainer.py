@@ -88,12 +88,13 @@ class Trainer:
         state = {"epoch": 0, "best_loss": float("inf"), "best_state": None, "bad_epochs": 0, "history": []}
         if self.checkpoint and self.checkpoint.is_file():
             saved = torch.load(self.checkpoint, map_location=device, weights_only=False)
-            if not saved.get("finished"):
-                model.load_state_dict(saved["model"])
-                optimizer.load_state_dict(saved["optimizer"])
-                scheduler.load_state_dict(saved["scheduler"])
-                scaler.load_state_dict(saved["scaler"])
-                state = {k: saved[k] for k in state}
+            model.load_state_dict(saved["model"])
+            if saved.get("finished"):  # stopped after training, before evaluation: nothing to redo
+                return saved["history"]
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            scaler.load_state_dict(saved["scaler"])
+            state = {k: saved[k] for k in state}
         autocast = (lambda: torch.autocast(device.type, dtype=self.amp_dtype)) if self.amp_dtype else nullcontext
 
         while state["epoch"] < p.epochs and state["bad_epochs"] < p.early_stop_patience:
