@@ -9,7 +9,7 @@ from zoo.data.audio import DecodeError, fit_length, load_mono
 from zoo.data.cache import fingerprint, prepare
 from zoo.data.clips import check_clip_table, read_annotations, scan_folder
 from zoo.data.features import LogMel
-from zoo.data.splits import assign_splits
+from zoo.data.splits import assign_splits, plan_splits, resolve_duplicates
 from zoo.errors import ZooError
 
 FEATURES = FeatureConfig(n_mels=32, frames=32, hop_length=256)
@@ -107,9 +107,22 @@ def test_own_split_is_kept_and_val_is_carved_from_train_by_group():
     assert table.assign(split=split).groupby("group")["split"].nunique().max() == 1
 
 
-def test_too_few_groups_is_a_clear_error():
-    with pytest.raises(ZooError, match="Only 2 groups for a 20% test split"):
-        assign_splits(grouped_table(classes=2, groups=1), SplitConfig())
+def test_few_groups_hold_out_one_group_and_one_group_is_a_clear_error():
+    table = grouped_table(classes=1, groups=3)
+    split = assign_splits(table, SplitConfig())  # 3 groups: one each for train, val and test
+    assert table.assign(split=split).groupby("split")["group"].nunique().to_dict() == {"test": 1, "train": 1, "val": 1}
+    with pytest.raises(ZooError, match="Only 1 groups for a 20% test split"):
+        assign_splits(grouped_table(classes=1, groups=1), SplitConfig())
+
+
+def test_k_folds_hold_out_each_group_once():
+    table = grouped_table(groups=5)
+    tests = [assign_splits(table, SplitConfig(), folds=5, fold=f) == "test" for f in range(1, 6)]
+    assert (sum(t.astype(int) for t in tests) == 1).all()  # every clip is test in exactly one fold
+    own = table.assign(fold=table["group"].str[-1].astype(int) + 1)
+    assert (assign_splits(own, SplitConfig(), folds=5, fold=2)[own["fold"] == 2] == "test").all()
+    with pytest.raises(ZooError, match="not 1..3"):
+        assign_splits(own, SplitConfig(), folds=3, fold=1)
 
 
 def folder_dataset(root, per_class=8):
@@ -120,27 +133,51 @@ def folder_dataset(root, per_class=8):
 
 
 def test_cache_skips_unreadable_clips_lists_them_and_is_reused(tmp_path):
-    table = folder_dataset(tmp_path / "data")
+    folder_dataset(tmp_path / "data")
     (tmp_path / "data" / "low" / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
     table = check_clip_table(scan_folder(tmp_path / "data"), "test")
-    prepared = prepare(table, FEATURES, SplitConfig(val=0.25, test=0.25), tmp_path / "cache")
+    prepared = prepare(table, FEATURES, tmp_path / "cache")
     assert [s["path"] for s in prepared.skipped] == [str(tmp_path / "data" / "low" / "broken.wav")]
     assert "cannot decode" in prepared.skipped[0]["reason"]
-    sizes = {s: len(prepared.load(s).y) for s in ("train", "val", "test")}
+    plan = plan_splits(prepared.clips, SplitConfig(val=0.25, test=0.25))
+    sizes = {s: len(prepared.split(plan, s).y) for s in ("train", "val", "test")}
     assert sum(sizes.values()) == 16 and min(sizes.values()) > 0
-    x = prepared.load("train").x
-    assert x.shape[1:] == (1, 32, 32)
-    mean, std = prepared.stats()
-    assert torch.allclose(((x - mean) / std).mean(dim=(0, 1, 3)), torch.zeros(32), atol=1e-4)
-    again = prepare(table, FEATURES, SplitConfig(val=0.25, test=0.25), tmp_path / "cache")
-    assert again.dir == prepared.dir and (prepared.dir / "train.pt").stat().st_mtime_ns == (again.dir / "train.pt").stat().st_mtime_ns
+    assert prepared.split(plan, "train").x.shape[1:] == (1, 32, 32)
+    again = prepare(table, FEATURES, tmp_path / "cache")
+    assert again.dir == prepared.dir
+    assert (prepared.dir / "features.pt").stat().st_mtime_ns == (again.dir / "features.pt").stat().st_mtime_ns
+
+
+def test_long_clips_give_windows_and_short_ones_one(tmp_path):
+    write_tone(tmp_path / "a" / "long.wav", seconds=3.0)  # about 6 windows of 0.5 s
+    write_tone(tmp_path / "b" / "short.wav", seconds=0.05)
+    table = check_clip_table(scan_folder(tmp_path), "test")
+    prepared = prepare(table, FeatureConfig(n_mels=32, frames=32, hop_length=256, max_windows=4), tmp_path / "cache")
+    assert prepared.clips["windows"].tolist() == [4, 1]
+    assert prepared.tensors["clip"].tolist() == [0, 0, 0, 0, 1]
 
 
 def test_fingerprint_follows_table_and_features_only(tmp_path):
     table = folder_dataset(tmp_path / "data", per_class=2)
-    base = fingerprint(table, FEATURES, SplitConfig())
-    assert fingerprint(table.copy(), FeatureConfig(n_mels=32, frames=32, hop_length=256), SplitConfig()) == base
-    assert fingerprint(table, FeatureConfig(n_mels=40, frames=32, hop_length=256), SplitConfig()) != base
-    assert fingerprint(table.iloc[1:], FEATURES, SplitConfig()) != base
+    base = fingerprint(table, FEATURES)
+    assert fingerprint(table.copy(), FeatureConfig(n_mels=32, frames=32, hop_length=256)) == base
+    assert fingerprint(table, FeatureConfig(n_mels=40, frames=32, hop_length=256)) != base
+    assert fingerprint(table.iloc[1:], FEATURES) != base
     write_tone(tmp_path / "data" / "low" / "0.wav", freq=999, seconds=0.7)  # same path, new content
-    assert fingerprint(table, FEATURES, SplitConfig()) != base
+    assert fingerprint(table, FEATURES) != base
+
+
+def test_duplicates_across_labels_are_dropped_and_within_a_label_kept_once():
+    clips = pd.DataFrame({"path": ["a1", "b1", "a2", "a3", "c"], "label": ["a", "b", "a", "a", "c"],
+                          "md5": ["x", "x", "y", "y", "z"]})
+    kept, messages = resolve_duplicates(clips)
+    assert kept["path"].tolist() == ["a2", "c"]
+    assert "different labels (a, b): a1, b1 - all dropped" in messages[0]
+    assert "under 'a': a2, a3 - first kept" in messages[1]
+    assert len(resolve_duplicates(clips, "keep")[0]) == 5
+
+
+def test_official_split_that_leaks_groups_is_reported():
+    table = grouped_table().assign(split=lambda t: np.where(t["path"].str.endswith("0.wav"), "test", "train"), reason="")
+    plan = plan_splits(table, SplitConfig())
+    assert any("have clips in more than one split" in w for w in plan.warnings)

@@ -26,19 +26,25 @@ def test_fsdd_through_csv_holds_out_whole_speakers(project, zoo_cli, fsdd_subset
                            "--dataset-id", "fsdd", "--epochs", "3", "--set", "features.frames=48")
     assert code == 0, err
     run_dir = next((project / "experiments" / "fsdd" / "baseline_cnn").iterdir())
-    speakers = lambda paths: {p.rsplit("/", 1)[-1].split("_")[1] for p in paths}
-    test_speakers = speakers(pd.read_csv(run_dir / "predictions.csv")["path"])
-    cache = next((project / "cache" / "features" / "fsdd").iterdir())
-    train_speakers = speakers(json.loads((cache / "meta.json").read_text())["paths"]["train"])
-    assert test_speakers and train_speakers and not test_speakers & train_speakers
+    splits = pd.read_csv(run_dir / "splits.csv")
+    assert splits.groupby("group")["split"].nunique().max() == 1  # no speaker in two splits
+    test = pd.read_csv(run_dir / "predictions.csv")
+    assert set(test["path"]) == set(splits.loc[splits["split"] == "test", "path"])
     assert json.loads((run_dir / "metrics.json").read_text())["n_test"] >= 80
 
 
-def test_fsdd_official_split_keeps_its_test_set(project, zoo_cli, fsdd_subset):
+def test_fsdd_official_split_keeps_its_test_set_and_says_speakers_leak(project, zoo_cli, fsdd_subset):
     code, _, err = zoo_cli("prepare", "--dataset", "csv", "--data-root", str(fsdd_subset), "--dataset-id", "fsdd-official",
                            "--set", "dataset.options.split_column=official_split")
     assert code == 0, err
-    meta = json.loads(next((project / "cache" / "features" / "fsdd-official").glob("*/meta.json")).read_text())
+    assert "group(s) have clips in more than one split" in err
+    from zoo.config import load_settings
+    from zoo.runner import split_data
+    from zoo.data.cache import Prepared
+
+    cache = next((project / "cache" / "features" / "fsdd-official").glob("*/meta.json")).parent
+    settings = load_settings(project / "registry.toml")
+    test = split_data(settings, Prepared(cache, {})).clips.query("split == 'test'")
     # the official convention: recordings 0-4 of each digit and speaker are test
-    assert len(meta["paths"]["test"]) == 10 * 6 * 5
-    assert all(int(p.rsplit("_", 1)[1].split(".")[0]) < 5 for p in meta["paths"]["test"])
+    assert len(test) == 10 * 6 * 5
+    assert all(int(p.rsplit("_", 1)[1].split(".")[0]) < 5 for p in test["path"])

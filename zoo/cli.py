@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -14,8 +15,8 @@ from zoo.config import find_registry, load_settings, parse_value, settings_from_
 from zoo.errors import ZooError
 from zoo.registry import load_registry
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # long paths and messages stay on one line (grep-able)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except ZooError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted: a started run resumes from its last checkpoint when you run it again.")
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         ("datasets", cmd_datasets, "list the registered data sets"),
         ("plugins", cmd_plugins, "list the plugins, where they came from, and any that failed to load"),
         ("prepare", cmd_prepare, "build the feature cache of the active data set"),
+        ("inspect", cmd_inspect, "per class: clips, duration, groups, sample rates, skipped and duplicate files, split sizes"),
         ("leaderboard", cmd_leaderboard, "rebuild leaderboard/*.md from the run folders and print the active one"),
     ):
         sub.add_parser(name, parents=[common], help=text, description=text).set_defaults(func=func)
@@ -62,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args):
-    overrides = {}
+    # --dataset starts [dataset] afresh: root, id and options in the file belong to the file's data set
+    overrides = {"dataset": {}} if args.dataset else {}
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -100,7 +103,7 @@ def _load(args):
 def _warn_broken(registry) -> None:
     for p in registry.plugins:
         if p.error:
-            err_console.print(f"[yellow]warning:[/] plugin {p.name!r} ({p.source}) skipped: {p.error}", highlight=False, soft_wrap=True)
+            err_console.print(f"[yellow]warning:[/] plugin {p.name!r} ({p.source}) skipped: {escape(p.error)}", highlight=False, soft_wrap=True)
 
 
 def cmd_models(args) -> None:
@@ -130,7 +133,7 @@ def cmd_plugins(args) -> None:
     table = Table("plugin", "source", "hooks", "registers", "status", title="Plugins")
     for p in registry.plugins:
         registers = ", ".join(p.models + p.datasets)
-        status = f"[red]skipped: {p.error}[/]" if p.error else "[green]ok[/]"
+        status = f"[red]skipped: {escape(p.error)}[/]" if p.error else "[green]ok[/]"
         table.add_row(p.name, p.source, ", ".join(p.hooks), registers, status)
     console.print(table)
 
@@ -146,7 +149,7 @@ def _prepare(settings, registry):
 
         prepared = _timed_prepare(settings, registry, report)
     for item in prepared.skipped:
-        err_console.print(f"[yellow]skipped:[/] {item['path']}: {item['reason']}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]skipped:[/] {escape(item['path'])}: {escape(item['reason'])}", highlight=False, soft_wrap=True)
     return prepared
 
 
@@ -156,16 +159,51 @@ def _timed_prepare(settings, registry, report):
     return prepare_data(settings, registry, progress=report)
 
 
+def _split(settings, prepared, fold: int = 1):
+    from zoo.runner import split_data
+
+    splits = split_data(settings, prepared, fold)
+    where = f" (fold {fold}/{settings.protocol.folds})" if settings.protocol.folds > 1 else ""
+    for warning in splits.warnings:
+        err_console.print(f"[yellow]warning{where}:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    return splits
+
+
 def cmd_prepare(args) -> None:
     settings, registry = _load(args)
     _warn_broken(registry)
     prepared = _prepare(settings, registry)
+    splits = _split(settings, prepared)
     table = Table("class", "train", "val", "test", title=f"{settings.dataset.key}: cache {prepared.dir}")
-    for name, counts in prepared.meta["counts"].items():
+    for name, counts in splits.counts().iterrows():
         table.add_row(name, *(str(counts[s]) for s in ("train", "val", "test")))
     console.print(table)
     if prepared.skipped:
-        console.print(f"{len(prepared.skipped)} clip(s) skipped (listed above and in {prepared.dir / 'meta.json'}).")
+        console.print(f"{len(prepared.skipped)} clip(s) skipped (listed above and in {prepared.dir / 'clips.csv'}).")
+
+
+def cmd_inspect(args) -> None:
+    """Per class: clips, duration, groups, sample rates, skipped and duplicate files, split sizes."""
+    settings, registry = _load(args)
+    prepared = _prepare(settings, registry)
+    splits = _split(settings, prepared)
+    clips, usable = prepared.clips, splits.clips
+    decodable = clips[clips["reason"] == ""]
+    table = Table("class", "clips", "duration", "groups", "sample rates (Hz)", "skipped", "duplicates",
+                  "train", "val", "test", title=f"{settings.dataset.key}: {len(clips)} clips")
+    counts = splits.counts()
+    for label in sorted(clips["label"].unique()):
+        mine = clips[clips["label"] == label]
+        ok = decodable[decodable["label"] == label]
+        rates = sorted(ok["sample_rate"].astype(int).unique())
+        split_sizes = counts.loc[label] if label in counts.index else {s: 0 for s in ("train", "val", "test")}
+        table.add_row(label, str(len(mine)), f"{ok['duration_s'].sum():.1f} s", str(mine["group"].nunique()),
+                      ", ".join(map(str, rates[:4])) + (" ..." if len(rates) > 4 else ""),
+                      str(len(mine) - len(ok)), str(len(ok) - (usable["label"] == label).sum()),
+                      *(str(split_sizes[s]) for s in ("train", "val", "test")))
+    console.print(table)
+    for item in prepared.skipped:
+        console.print(f"skipped: {item['path']}: {item['reason']}", highlight=False, soft_wrap=True)
 
 
 def cmd_run(args) -> None:
@@ -182,33 +220,36 @@ def cmd_run(args) -> None:
         registry.model(name)  # unknown names fail before any work
     prepared = _prepare(settings, registry)
     results = []
-    for name in names:
-        plan = plan_run(settings, registry, name, prepared)
-        for note in plan.config["notes"]:
-            console.print(f"[cyan]{name}:[/] {note}", highlight=False)
-        if plan.finished and not args.force:
-            console.print(f"[dim]{name}: run {plan.run_id} already finished with this exact config; not retrained "
-                          f"(--force retrains). {plan.run_dir}[/]", highlight=False)
-        elif (plan.run_dir / "checkpoint.pt").is_file() and not args.force:
-            console.print(f"{name}: resuming run {plan.run_id} from its checkpoint", highlight=False)
-        metrics = _train_with_progress(plan, settings, registry, prepared, args.force, execute)
-        results.append((name, plan, metrics))
+    for fold in range(1, settings.protocol.folds + 1):
+        splits = _split(settings, prepared, fold)
+        for name in names:
+            plan = plan_run(settings, registry, name, prepared, splits, fold)
+            label = f"{name} (fold {fold}/{settings.protocol.folds})" if settings.protocol.folds > 1 else name
+            for note in plan.config["notes"]:
+                console.print(f"[cyan]{label}:[/] {escape(note)}", highlight=False)
+            if plan.finished and not args.force:
+                console.print(f"[dim]{label}: run {plan.run_id} already finished with this exact config; not retrained "
+                              f"(--force retrains). {escape(str(plan.run_dir))}[/]", highlight=False)
+            elif (plan.run_dir / "checkpoint.pt").is_file() and not args.force:
+                console.print(f"{label}: resuming run {plan.run_id} from its checkpoint", highlight=False)
+            metrics = _train_with_progress(plan, label, settings, registry, prepared, splits, args.force, execute)
+            results.append((label, plan, metrics))
     _print_results(results)
     _refresh_leaderboard(settings)
 
 
-def _train_with_progress(plan, settings, registry, prepared, force, execute):
+def _train_with_progress(plan, label, settings, registry, prepared, splits, force, execute):
     if plan.finished and not force:
-        return execute(plan, settings, registry, prepared)
+        return execute(plan, settings, registry, prepared, splits)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console) as progress:
-        task = progress.add_task(f"training {plan.model}", total=settings.protocol.epochs, info="")
+        task = progress.add_task(f"training {label}", total=settings.protocol.epochs, info="")
 
         def on_epoch(row):
             info = f"val loss {row['val_loss']:.3f}  val acc {row['val_accuracy']:.3f}" + ("  *" if row["best"] else "")
             progress.update(task, completed=row["epoch"], info=info)
 
-        return execute(plan, settings, registry, prepared, force=force, on_epoch=on_epoch)
+        return execute(plan, settings, registry, prepared, splits, force=force, on_epoch=on_epoch)
 
 
 def _print_results(results) -> None:
@@ -228,11 +269,11 @@ def _refresh_leaderboard(settings) -> None:
         return
     table = Table("rank", "model", "accuracy", "macro P", "macro R", "macro F1", "weights", "run",
                   title=f"Leaderboard: {board.dataset}")
-    from zoo.leaderboard import weights_of
+    from zoo.leaderboard import COLUMNS, format_metric, weights_of
 
     for rank, run in enumerate(board.rows, 1):
-        table.add_row(str(rank), run["model"], *(f"{run[c]:.4f}" for c in ("accuracy", "macro_precision", "macro_recall", "macro_f1")),
-                      weights_of(run), run["run_id"])
+        name = run["model"] + (f" ({run['folds_done']}/{run['folds']} folds)" if run["folds"] > 1 else "")
+        table.add_row(str(rank), name, *(format_metric(run, c) for c in COLUMNS), weights_of(run), run["run_id"])
     console.print(table)
     console.print(f"written: {settings.path('leaderboard') / (board.dataset + '.md')}", highlight=False)
 

@@ -23,9 +23,12 @@ class FeatureConfig:
     n_fft: int = 512
     hop_length: int = 256
     n_mels: int = 64
-    frames: int = 64  # clips are padded (at the end) or cropped (around the centre) to this many frames
+    frames: int = 64  # the window: shorter clips are padded at the end
     fmin: float = 0.0
     fmax: float = 0.0  # 0 means sample_rate / 2
+    # A clip about k windows long yields k evenly spaced windows (at most max_windows): all are
+    # trained on, and a clip's prediction averages its windows' probabilities. 1: one centre crop.
+    max_windows: int = 8
 
     @property
     def samples(self) -> int:
@@ -54,6 +57,7 @@ class Protocol:
     lr_factor: float = 0.5
     early_stop_patience: int = 5  # epochs without a better validation loss before stopping
     seed: int = 0
+    folds: int = 1  # > 1: grouped k-fold cross-validation, one run per fold; the leaderboard shows mean +- std
     freq_masks: int = 1  # SpecAugment masks per training example (train only)
     freq_mask_width: int = 8
     time_masks: int = 1
@@ -67,6 +71,7 @@ class DatasetConfig:
     name: str = "synthetic"  # a registered data set (`zoo datasets`)
     root: str = ""  # data root; relative paths are relative to registry.toml
     id: str = ""  # name of its experiments/ and leaderboard/ entries; default: `name`
+    duplicates: str = "drop"  # byte-identical files: "drop" (one copy kept; all dropped if labels differ) or "keep"
     options: Mapping[str, Any] = field(default_factory=dict)  # passed to the data set's loader
 
     @property

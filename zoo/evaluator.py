@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
 
-from zoo.io import write_atomic, write_json
+from zoo.io import write_atomic, write_csv, write_json
 
 
 @dataclass
@@ -55,17 +55,13 @@ def evaluate(probs: np.ndarray, y: np.ndarray, classes: list[str], paths: list[s
 
 def write_evaluation(run_dir: Path, ev: Evaluation, history: list[dict], extra: dict | None = None) -> None:
     """report.csv, predictions.csv, misclassified.csv, confusion.png, curves.png; metrics.json last."""
-    _write_csv(run_dir / "report.csv", ev.report)
-    _write_csv(run_dir / "predictions.csv", ev.predictions)
+    write_csv(run_dir / "report.csv", ev.report)
+    write_csv(run_dir / "predictions.csv", ev.predictions)
     wrong = ev.predictions[~ev.predictions["correct"]].sort_values("confidence", ascending=False)
-    _write_csv(run_dir / "misclassified.csv", wrong)
+    write_csv(run_dir / "misclassified.csv", wrong)
     plot_confusion(run_dir / "confusion.png", np.array(ev.metrics["confusion_matrix"]), ev.metrics["classes"])
     plot_curves(run_dir / "curves.png", history)
     write_json(run_dir / "metrics.json", {**ev.metrics, **(extra or {})})
-
-
-def _write_csv(path: Path, frame: pd.DataFrame) -> None:
-    write_atomic(path, lambda f: f.write(frame.to_csv(index=False, float_format="%.6g").encode()))
 
 
 def _figure():

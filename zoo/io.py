@@ -29,3 +29,8 @@ def write_text(path: Path, text: str) -> None:
 
 def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_csv(path: Path, frame) -> None:
+    """A pandas DataFrame as CSV, without its index."""
+    write_text(path, frame.to_csv(index=False, float_format="%.6g"))

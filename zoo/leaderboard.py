@@ -34,26 +34,50 @@ def read_runs(experiments: Path, dataset: str) -> list[dict]:
     return runs
 
 
+def _key(config: dict, drop: tuple[str, ...]) -> str:
+    kept = {k: v for k, v in config.items() if k not in drop}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def _fairness_key(run: dict) -> str:
     """Runs are comparable when they share the test data and the protocol."""
     c = run["config"]
-    key = [c["dataset"]["fingerprint"], c["protocol"], c["features"], c["splits"]]
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+    return _key({"data": c["dataset"]["fingerprint"], "protocol": c["protocol"], "features": c["features"],
+                 "splits": c["splits"]}, ())
+
+
+def _aggregate(runs: list[dict]) -> dict:
+    """One leaderboard row from the runs of one configuration: a single run, or its k folds (mean, std)."""
+    latest = max(runs, key=lambda r: r.get("finished_at", ""))
+    row = {**latest, "folds_done": len(runs), "folds": (latest.get("fold") or {}).get("of", 1)}
+    if row["folds"] > 1:
+        for column in COLUMNS:
+            values = [r[column] for r in runs]
+            mean = sum(values) / len(values)
+            row[column] = mean
+            row[column + "_std"] = (sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)) ** 0.5
+        row["n_test"] = sum(r["n_test"] for r in runs)
+    return row
 
 
 def build_board(experiments: Path, dataset: str) -> Board:
-    """Rank by accuracy, then macro-F1: the latest run per model on the newest data + protocol."""
+    """Rank by accuracy, then macro-F1: per model, the latest configuration on the newest data and protocol
+    (its k folds aggregated as mean +- std when cross-validated)."""
     runs = read_runs(experiments, dataset)
     if not runs:
         return Board(dataset, [], 0)
-    newest = max(runs, key=lambda r: r.get("finished_at", ""))
-    current = _fairness_key(newest)
-    latest: dict[str, dict] = {}
+    current = _fairness_key(max(runs, key=lambda r: r.get("finished_at", "")))
+    families: dict[str, dict[int, dict]] = {}  # configuration (less fold) -> fold index -> latest run
+    newest: dict[str, tuple[str, str]] = {}  # model -> (finished_at, configuration)
     for run in sorted(runs, key=lambda r: r.get("finished_at", "")):
-        if _fairness_key(run) == current:
-            latest[run["model"]] = run
-    rows = sorted(latest.values(), key=lambda r: (-r["accuracy"], -r["macro_f1"], r["model"]))
-    return Board(dataset, rows, len(runs) - len(rows))
+        if _fairness_key(run) != current:
+            continue
+        family = _key(run["config"], ("fold", "run_id", "environment"))
+        families.setdefault(family, {})[(run.get("fold") or {}).get("index", 1)] = run
+        newest[run["model"]] = (run.get("finished_at", ""), family)
+    rows = [_aggregate(list(families[family].values())) for _, family in newest.values()]
+    rows.sort(key=lambda r: (-r["accuracy"], -r["macro_f1"], r["model"]))
+    return Board(dataset, rows, len(runs) - sum(r["folds_done"] for r in rows))
 
 
 def weights_of(run: dict) -> str:
@@ -67,6 +91,13 @@ def weights_of(run: dict) -> str:
     return "random (auto: no weights on disk)" if fell_back else "random"
 
 
+def format_metric(row: dict, column: str) -> str:
+    """0.9123, or 0.9123 ± 0.0100 for a cross-validated row."""
+    if column + "_std" in row:
+        return f"{row[column]:.4f} ± {row[column + '_std']:.4f}"
+    return f"{row[column]:.4f}"
+
+
 def render_markdown(board: Board, leaderboard_dir: Path) -> str:
     lines = [f"# Leaderboard: {board.dataset}", ""]
     if not board.rows:
@@ -77,15 +108,17 @@ def render_markdown(board: Board, leaderboard_dir: Path) -> str:
         f"Test split only ({board.rows[0]['n_test']} clips, {len(first['dataset']['classes'])} classes); "
         f"data fingerprint `{first['dataset']['fingerprint']}`; one protocol for all: AdamW lr {p['lr']:g}, "
         f"batch {p['batch_size']}, up to {p['epochs']} epochs, early stopping patience {p['early_stop_patience']}, seed {p['seed']}.",
-        "Ranked by accuracy, then macro-F1. Built from the run folders by `zoo leaderboard`.",
+        "Ranked by accuracy, then macro-F1 (cross-validated rows: mean ± std over folds; the run link is the"
+        " latest fold). Built from the run folders by `zoo leaderboard`.",
         "",
         "| rank | model | accuracy | macro precision | macro recall | macro F1 | epochs (best) | weights | run | per-class |",
         "|---:|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for rank, run in enumerate(board.rows, 1):
         link = Path(os.path.relpath(run["run_dir"], leaderboard_dir)).as_posix()
+        name = run["model"] + (f" ({run['folds_done']}/{run['folds']} folds)" if run["folds"] > 1 else "")
         lines.append(
-            f"| {rank} | {run['model']} | " + " | ".join(f"{run[c]:.4f}" for c in COLUMNS)
+            f"| {rank} | {name} | " + " | ".join(format_metric(run, c) for c in COLUMNS)
             + f" | {run['epochs']} ({run['best_epoch']}) | {weights_of(run)} | [{run['run_id']}]({link}/) | [report]({link}/report.csv) |"
         )
     notes = [f"- {row['model']}: {n}" for row in board.rows for n in row["config"]["notes"]]
@@ -102,10 +135,12 @@ def render_csv(board: Board) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["rank", "model", *COLUMNS, "epochs", "best_epoch", "weights", "run_id", "run_dir"])
+    writer.writerow(["rank", "model", *COLUMNS, *(c + "_std" for c in COLUMNS), "folds", "epochs", "best_epoch",
+                     "weights", "run_id", "run_dir"])
     for rank, run in enumerate(board.rows, 1):
-        writer.writerow([rank, run["model"], *(f"{run[c]:.6f}" for c in COLUMNS), run["epochs"], run["best_epoch"],
-                         weights_of(run), run["run_id"], str(run["run_dir"])])
+        writer.writerow([rank, run["model"], *(f"{run[c]:.6f}" for c in COLUMNS),
+                         *(f"{run[c + '_std']:.6f}" if c + "_std" in run else "" for c in COLUMNS),
+                         run["folds_done"], run["epochs"], run["best_epoch"], weights_of(run), run["run_id"], str(run["run_dir"])])
     return out.getvalue()
 
 

@@ -14,11 +14,11 @@ from typing import Any, Callable
 
 from zoo.config import Settings, settings_dict
 from zoo.errors import ZooError
-from zoo.io import write_atomic, write_json
+from zoo.io import write_csv, write_json
 from zoo.registry import Registry
 
 RUN_FILES = ("config.json", "history.csv", "metrics.json", "report.csv", "predictions.csv",
-             "misclassified.csv", "confusion.png", "curves.png", "checkpoint.pt")
+             "misclassified.csv", "confusion.png", "curves.png", "checkpoint.pt", "splits.csv")
 
 
 def dataset_root(settings: Settings, registry: Registry) -> Path:
@@ -57,7 +57,14 @@ def prepare_data(settings: Settings, registry: Registry, progress=None):
 
     table = load_clip_table(settings, registry)
     cache_root = settings.path("cache") / "features" / settings.dataset.key
-    return prepare(table, settings.features, settings.splits, cache_root, progress=progress)
+    return prepare(table, settings.features, cache_root, progress=progress)
+
+
+def split_data(settings: Settings, prepared, fold: int = 1):
+    """The SplitPlan of the prepared clips for `fold` (1 when not cross-validating)."""
+    from zoo.data.splits import plan_splits
+
+    return plan_splits(prepared.clips, settings.splits, settings.dataset.duplicates, settings.protocol.folds, fold)
 
 
 @dataclass
@@ -73,7 +80,7 @@ class RunPlan:
         return (self.run_dir / "metrics.json").is_file()
 
 
-def plan_run(settings: Settings, registry: Registry, model: str, prepared) -> RunPlan:
+def plan_run(settings: Settings, registry: Registry, model: str, prepared, splits, fold: int = 1) -> RunPlan:
     """Everything that makes the run, and its id: a hash of config.json less its `environment`."""
     spec = registry.model(model)
     params = _merge(spec.defaults, settings.models.get(model, {}), f"[models.{model}]")
@@ -83,18 +90,24 @@ def plan_run(settings: Settings, registry: Registry, model: str, prepared) -> Ru
     config = {
         "model": {"name": model, "plugin": registry.plugin_of("model", model), "params": params},
         "dataset": {**settings_dict(settings.dataset), "key": settings.dataset.key,
-                    "fingerprint": prepared.fingerprint, "classes": prepared.classes},
+                    "fingerprint": prepared.fingerprint, "classes": splits.classes,
+                    "split_sizes": {k: int(v) for k, v in splits.clips["split"].value_counts().items()},
+                    "warnings": splits.warnings},
         "features": prepared.meta["features"],
-        "splits": prepared.meta["splits"],
+        "splits": asdict(settings.splits),
         "protocol": asdict(settings.protocol),
+        "evaluation": "test clips only; a clip's probabilities are the mean over its windows "
+                      f"(up to {settings.features.max_windows} per clip)",
         "notes": notes,
     }
+    if settings.protocol.folds > 1:
+        config["fold"] = {"index": fold, "of": settings.protocol.folds}
     run_id = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
     run_dir = settings.path("experiments") / settings.dataset.key / model / run_id
     return RunPlan(model, params, config, run_id, run_dir)
 
 
-def execute(plan: RunPlan, settings: Settings, registry: Registry, prepared, force: bool = False,
+def execute(plan: RunPlan, settings: Settings, registry: Registry, prepared, splits, force: bool = False,
             on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Train and evaluate one planned run; resumes from its checkpoint when one is there."""
     import torch
@@ -110,13 +123,12 @@ def execute(plan: RunPlan, settings: Settings, registry: Registry, prepared, for
     config = {**plan.config, "run_id": plan.run_id, "environment": _environment(settings)}
     write_json(plan.run_dir / "config.json", config)
 
-    classes = prepared.classes
+    classes = splits.classes
+    train, val, test = (prepared.split(splits, s) for s in ("train", "val", "test"))
+    mean = train.x.mean(dim=(0, 1, 3), keepdim=True)  # per mel bin, train windows only
+    std = train.x.std(dim=(0, 1, 3), keepdim=True).clamp_min(1e-3)
     torch.manual_seed(settings.protocol.seed)
     model = _build(registry, plan, len(classes), settings)
-    mean, std = prepared.stats()
-    train, val, test = (prepared.load(s) for s in ("train", "val", "test"))
-    if len(val.y) == 0:
-        raise ZooError("The validation split is empty: add data or raise splits.val.")
     data = TrainData((train.x - mean) / std, train.y, (val.x - mean) / std, val.y, len(classes))
     trainer = Trainer(settings.protocol, checkpoint=plan.run_dir / "checkpoint.pt", on_epoch=on_epoch)
     start = time.perf_counter()
@@ -124,15 +136,18 @@ def execute(plan: RunPlan, settings: Settings, registry: Registry, prepared, for
     seconds = time.perf_counter() - start
     _write_history(plan.run_dir / "history.csv", history)
 
-    probs = predict(model, (test.x - mean) / std, trainer.device)
-    ev = evaluate(probs, test.y.numpy(), classes, test.paths)
+    window_probs = torch.from_numpy(predict(model, (test.x - mean) / std, trainer.device))
+    probs = torch.zeros(len(test.paths), len(classes)).index_add_(0, test.clip, window_probs)
+    probs /= torch.bincount(test.clip, minlength=len(test.paths)).clamp_min(1)[:, None]
+    ev = evaluate(probs.numpy(), test.clip_y.numpy(), classes, test.paths)
+    write_csv(plan.run_dir / "splits.csv", splits.clips[["path", "label", "group", "split"]])
     if prepared.skipped:
         import pandas as pd
 
-        write_atomic(plan.run_dir / "skipped.csv", lambda f: f.write(pd.DataFrame(prepared.skipped).to_csv(index=False).encode()))
+        write_csv(plan.run_dir / "skipped.csv", pd.DataFrame(prepared.skipped))
     best = min(history, key=lambda r: r["val_loss"]) if history else {"epoch": 0}
     write_evaluation(plan.run_dir, ev, history, extra={
-        "model": plan.model, "run_id": plan.run_id, "dataset": settings.dataset.key,
+        "model": plan.model, "run_id": plan.run_id, "dataset": settings.dataset.key, "fold": plan.config.get("fold"),
         "epochs": len(history), "best_epoch": best["epoch"], "train_seconds": round(seconds, 2),
         "device": str(trainer.device), "notes": plan.config["notes"],
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -165,7 +180,7 @@ def _build(registry: Registry, plan: RunPlan, num_classes: int, settings: Settin
 def _write_history(path: Path, history: list[dict]) -> None:
     import pandas as pd
 
-    write_atomic(path, lambda f: f.write(pd.DataFrame(history).to_csv(index=False, float_format="%.6g").encode()))
+    write_csv(path, pd.DataFrame(history))
 
 
 def _merge(defaults: dict, given: Any, where: str) -> dict:

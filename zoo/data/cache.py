@@ -1,4 +1,5 @@
-"""Build and load the feature cache: one tensor file per split, keyed by a data fingerprint."""
+"""Build and load the feature cache: every window of every usable clip in one tensor file, keyed by a
+fingerprint of the clip table and the FeatureConfig (splits are cheap index sets made at load time)."""
 
 from __future__ import annotations
 
@@ -7,68 +8,79 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 import torch
 
-from zoo.config import FeatureConfig, SplitConfig
-from zoo.data.audio import DecodeError, fit_length, load_mono
-from zoo.data.clips import SPLITS
+from zoo.config import FeatureConfig
+from zoo.data.audio import DecodeError, decode, windows
 from zoo.data.features import LogMel
-from zoo.data.splits import assign_splits
-from zoo.errors import ZooError
 from zoo.io import write_atomic, write_json
 
-CHUNK = 256  # clips decoded and turned into features at a time: memory is bounded by the output
+CHUNK = 128  # clips decoded and turned into features at a time: memory is bounded by the output
 Progress = Callable[[int, int, int], None]  # (clips done, clips in all, clips skipped)
+TABLE_COLUMNS = ("path", "label", "group", "split", "fold")
 
 
 @dataclass
 class Split:
-    """One split in memory: raw log-mels (N, 1, n_mels, frames), class indices, clip paths."""
+    """One split in memory: raw log-mel windows with their class, and the clips they came from."""
 
-    x: torch.Tensor
-    y: torch.Tensor
-    paths: list[str]
+    x: torch.Tensor  # (windows, 1, n_mels, frames)
+    y: torch.Tensor  # (windows,) class index
+    clip: torch.Tensor  # (windows,) index into `paths`
+    paths: list[str]  # one per clip
+    clip_y: torch.Tensor  # (clips,) class index
 
 
 @dataclass
 class Prepared:
-    """A built cache: where it is and what meta.json says."""
+    """A built cache. `clips` has one row per clip of the table, with what decoding found:
+    sample_rate, channels, duration_s, md5, windows (0 when skipped) and reason (why it was skipped)."""
 
     dir: Path
     meta: dict
 
     @property
-    def classes(self) -> list[str]:
-        return self.meta["classes"]
-
-    @property
     def fingerprint(self) -> str:
         return self.meta["fingerprint"]
 
+    @cached_property
+    def clips(self) -> pd.DataFrame:
+        return pd.read_csv(self.dir / "clips.csv", dtype={"label": str, "group": str}, keep_default_na=False)
+
+    @cached_property
+    def tensors(self) -> dict:
+        """x: (windows, 1, n_mels, frames) raw log-mels; clip: (windows,) row of `clips` each came from."""
+        return torch.load(self.dir / "features.pt", weights_only=True)
+
+    def split(self, plan, name: str) -> Split:
+        """The windows of the clips that `plan` (a SplitPlan) puts in split `name`."""
+        rows = plan.clips[plan.clips["split"] == name]
+        index = {c: i for i, c in enumerate(plan.classes)}
+        clip_y = torch.tensor([index[label] for label in rows["label"]], dtype=torch.long)
+        position = torch.full((len(self.clips),), -1, dtype=torch.long)
+        position[torch.tensor(rows.index.to_numpy(), dtype=torch.long)] = torch.arange(len(rows))
+        owner = position[self.tensors["clip"]]
+        keep = owner >= 0
+        clip = owner[keep]
+        return Split(self.tensors["x"][keep], clip_y[clip], clip, rows["path"].tolist(), clip_y)
+
     @property
     def skipped(self) -> list[dict]:
-        return self.meta["skipped"]
-
-    def load(self, split: str) -> Split:
-        data = torch.load(self.dir / f"{split}.pt", weights_only=True)
-        return Split(x=data["x"], y=data["y"], paths=self.meta["paths"][split])
-
-    def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-mel-bin mean and std of the train split, shaped (1, 1, n_mels, 1)."""
-        mean = torch.tensor(self.meta["mean"]).view(1, 1, -1, 1)
-        std = torch.tensor(self.meta["std"]).view(1, 1, -1, 1)
-        return mean, std
+        bad = self.clips[self.clips["reason"] != ""]
+        return bad[["path", "reason"]].to_dict("records")
 
 
-def fingerprint(table: pd.DataFrame, features: FeatureConfig, splits: SplitConfig) -> str:
-    """Hash of the clip table (with each file's size and mtime), the FeatureConfig and the split settings."""
+def fingerprint(table: pd.DataFrame, features: FeatureConfig) -> str:
+    """Hash of the clip table (with each file's size and mtime) and the FeatureConfig."""
     h = hashlib.sha256()
-    h.update(json.dumps([asdict(features), asdict(splits)], sort_keys=True).encode())
-    columns = [c for c in ("path", "label", "group", "split") if c in table.columns]
+    h.update(json.dumps(asdict(features), sort_keys=True).encode())
+    columns = [c for c in TABLE_COLUMNS if c in table.columns]
+    h.update(repr(columns).encode())
     for row in table[columns].itertuples(index=False):
         try:
             st = os.stat(row[0])
@@ -79,77 +91,56 @@ def fingerprint(table: pd.DataFrame, features: FeatureConfig, splits: SplitConfi
     return h.hexdigest()[:16]
 
 
-def prepare(table: pd.DataFrame, features: FeatureConfig, splits: SplitConfig, cache_root: Path,
-            progress: Progress | None = None) -> Prepared:
-    """The cache for this clip table and config: reused when its fingerprint matches, else built.
+def prepare(table: pd.DataFrame, features: FeatureConfig, cache_root: Path, progress: Progress | None = None) -> Prepared:
+    """The cache for this clip table and FeatureConfig: reused when its fingerprint matches, else built.
 
-    Unreadable clips are skipped and listed in meta.json ("skipped": path and reason).
+    Clips are decoded on a thread pool (soundfile and torch release the GIL), a chunk at a time, and
+    turned into log-mel windows in batches. Unusable clips are kept in clips.csv with the reason.
     """
-    key = fingerprint(table, features, splits)
+    key = fingerprint(table, features)
     folder = Path(cache_root) / key
     if (folder / "meta.json").is_file():
         return Prepared(folder, json.loads((folder / "meta.json").read_text()))
-    table = table.assign(split=assign_splits(table, splits))
-    classes = sorted(table["label"].unique())
-    index = {c: i for i, c in enumerate(classes)}
     logmel = LogMel(features)
-    parts: dict[str, list] = {s: [] for s in SPLITS}
-    skipped: list[dict] = []
-    kept_rows: list[int] = []
+    table = table[[c for c in TABLE_COLUMNS if c in table.columns]].reset_index(drop=True)
+    info: list[dict] = []
+    xs, owners = [], []
+    skipped = 0
 
-    def decode(path: str):
+    def load(path: str):
         try:
-            return fit_length(load_mono(path, features.sample_rate), features.samples)
-        except FileNotFoundError:
-            return DecodeError("file not found")
+            clip = decode(path, features.sample_rate)
         except DecodeError as exc:
-            return exc
+            return None, {"reason": str(exc)}
+        cut = windows(clip.wave, features.samples, features.max_windows)
+        return cut, {"sample_rate": clip.sample_rate, "channels": clip.channels,
+                     "duration_s": round(clip.duration_s, 4), "md5": clip.md5, "reason": ""}
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for start in range(0, len(table), CHUNK):
-            chunk = table.iloc[start:start + CHUNK]
-            waves = list(pool.map(decode, chunk["path"]))
-            good = [i for i, w in enumerate(waves) if isinstance(w, torch.Tensor)]
-            skipped += [{"path": p, "reason": str(w)} for p, w in zip(chunk["path"], waves) if isinstance(w, DecodeError)]
-            if good:
+            paths = table["path"].iloc[start:start + CHUNK]
+            results = list(pool.map(load, paths))
+            cuts = []
+            for row, (cut, found) in enumerate(results, start):
+                info.append({"windows": 0 if cut is None else len(cut), **found})
+                if cut is None:
+                    skipped += 1
+                    continue
+                cuts.append(cut)
+                owners += [row] * len(cut)
+            if cuts:
                 with torch.inference_mode():
-                    mels = logmel(torch.stack([waves[i] for i in good]))
-                for mel, i in zip(mels, good):
-                    parts[chunk["split"].iloc[i]].append(mel)
-                kept_rows += [start + i for i in good]
+                    xs.append(logmel(torch.cat(cuts)))
             if progress:
-                progress(min(start + CHUNK, len(table)), len(table), len(skipped))
+                progress(min(start + CHUNK, len(table)), len(table), skipped)
 
-    kept = table.iloc[kept_rows]
-    counts = kept.groupby(["label", "split"]).size().unstack(fill_value=0).reindex(index=classes, columns=list(SPLITS), fill_value=0)
-    empty = counts.index[counts["train"] == 0].tolist()
-    if empty:
-        raise ZooError(f"Class {empty[0]!r} has no usable training clips (after skipping unreadable ones): add clips or drop the class.")
-    if kept[kept.split == "test"].empty:
-        raise ZooError("The test split is empty: add data or raise splits.test.")
-
+    clips = pd.concat([table, pd.DataFrame(info, index=table.index)], axis=1)
+    for column, empty in (("sample_rate", 0), ("channels", 0), ("duration_s", 0.0), ("md5", "")):
+        clips[column] = clips[column].fillna(empty).astype(type(empty)) if column in clips else empty
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name in SPLITS:
-        rows = kept[kept.split == name]
-        x = torch.stack(parts[name]) if parts[name] else torch.empty(0, 1, features.n_mels, features.frames)
-        y = torch.tensor([index[label] for label in rows["label"]], dtype=torch.long)
-        write_atomic(folder / f"{name}.pt", lambda f, x=x, y=y: torch.save({"x": x, "y": y}, f))
-        paths[name] = rows["path"].tolist()
-        if name == "train":
-            mean = x.mean(dim=(0, 1, 3))
-            std = x.std(dim=(0, 1, 3)).clamp_min(1e-3)
-    meta = {
-        "fingerprint": key,
-        "classes": classes,
-        "features": asdict(features),
-        "splits": asdict(splits),
-        "counts": {c: counts.loc[c].to_dict() for c in classes},
-        "clips": len(table),
-        "mean": mean.tolist(),
-        "std": std.tolist(),
-        "skipped": skipped,
-        "paths": paths,
-    }
+    x = torch.cat(xs) if xs else torch.empty(0, 1, features.n_mels, features.frames)
+    write_atomic(folder / "features.pt", lambda f: torch.save({"x": x, "clip": torch.tensor(owners, dtype=torch.long)}, f))
+    write_atomic(folder / "clips.csv", lambda f: f.write(clips.to_csv(index=False).encode()))
+    meta = {"fingerprint": key, "features": asdict(features), "clips": len(clips), "windows": len(x), "skipped": skipped}
     write_json(folder / "meta.json", meta)  # written last: its presence marks a complete cache
     return Prepared(folder, meta)
