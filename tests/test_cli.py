@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import write_tone
@@ -106,3 +107,16 @@ def test_example_plugin_package_installs_and_trains(project, zoo_cli, tmp_path):
     assert done.returncode == 0, done.stderr
     assert (project / "experiments" / "synthetic" / "mel_mlp").is_dir()
     assert "| mel_mlp |" in (project / "leaderboard" / "synthetic.md").read_text()
+
+
+def test_cross_validation_trains_once_per_fold_and_ranks_mean_and_std(project, zoo_cli):
+    code, out, err = zoo_cli("run", "baseline_cnn", "--epochs", "1", "--set", "protocol.folds=3")
+    assert code == 0, err
+    assert "training baseline_cnn (fold 3/3)" in out
+    runs = list((project / "experiments" / "synthetic" / "baseline_cnn").glob("*/metrics.json"))
+    folds = sorted(json.loads(p.read_text())["fold"]["index"] for p in runs)
+    assert folds == [1, 2, 3]
+    tests = [set(pd.read_csv(p.parent / "splits.csv").query("split == 'test'")["path"]) for p in runs]
+    assert not (tests[0] & tests[1] or tests[0] & tests[2] or tests[1] & tests[2])
+    board = (project / "leaderboard" / "synthetic.md").read_text()
+    assert "| 1 | baseline_cnn (3/3 folds) | " in board and " ± " in board

@@ -29,6 +29,13 @@ def predict(model: torch.nn.Module, x: torch.Tensor, device: torch.device, batch
     return torch.cat(out).numpy()
 
 
+def clip_probabilities(window_probs: np.ndarray, clip: torch.Tensor, n_clips: int) -> np.ndarray:
+    """Mean of each clip's window probabilities: (windows, k) -> (clips, k)."""
+    probs = torch.zeros(n_clips, window_probs.shape[1], dtype=torch.float64)
+    probs.index_add_(0, clip, torch.from_numpy(window_probs).double())
+    return (probs / torch.bincount(clip, minlength=n_clips).clamp_min(1)[:, None]).numpy()
+
+
 def evaluate(probs: np.ndarray, y: np.ndarray, classes: list[str], paths: list[str]) -> Evaluation:
     """Metrics of test-set probabilities against the true class indices."""
     pred = probs.argmax(1)

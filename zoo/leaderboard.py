@@ -72,7 +72,7 @@ def build_board(experiments: Path, dataset: str) -> Board:
     for run in sorted(runs, key=lambda r: r.get("finished_at", "")):
         if _fairness_key(run) != current:
             continue
-        family = _key(run["config"], ("fold", "run_id", "environment"))
+        family = _key(run["config"], ("fold", "split", "run_id", "environment"))  # the folds of one configuration
         families.setdefault(family, {})[(run.get("fold") or {}).get("index", 1)] = run
         newest[run["model"]] = (run.get("finished_at", ""), family)
     rows = [_aggregate(list(families[family].values())) for _, family in newest.values()]

@@ -90,9 +90,9 @@ def plan_run(settings: Settings, registry: Registry, model: str, prepared, split
     config = {
         "model": {"name": model, "plugin": registry.plugin_of("model", model), "params": params},
         "dataset": {**settings_dict(settings.dataset), "key": settings.dataset.key,
-                    "fingerprint": prepared.fingerprint, "classes": splits.classes,
-                    "split_sizes": {k: int(v) for k, v in splits.clips["split"].value_counts().items()},
-                    "warnings": splits.warnings},
+                    "fingerprint": prepared.fingerprint, "classes": splits.classes},
+        "split": {"sizes": {k: int(v) for k, v in splits.clips["split"].value_counts().items()},
+                  "warnings": splits.warnings},
         "features": prepared.meta["features"],
         "splits": asdict(settings.splits),
         "protocol": asdict(settings.protocol),
@@ -112,7 +112,7 @@ def execute(plan: RunPlan, settings: Settings, registry: Registry, prepared, spl
     """Train and evaluate one planned run; resumes from its checkpoint when one is there."""
     import torch
 
-    from zoo.evaluator import evaluate, predict, write_evaluation
+    from zoo.evaluator import clip_probabilities, evaluate, predict, write_evaluation
     from zoo.trainer import TrainData, Trainer
 
     if plan.finished and not force:
@@ -136,10 +136,8 @@ def execute(plan: RunPlan, settings: Settings, registry: Registry, prepared, spl
     seconds = time.perf_counter() - start
     _write_history(plan.run_dir / "history.csv", history)
 
-    window_probs = torch.from_numpy(predict(model, (test.x - mean) / std, trainer.device))
-    probs = torch.zeros(len(test.paths), len(classes)).index_add_(0, test.clip, window_probs)
-    probs /= torch.bincount(test.clip, minlength=len(test.paths)).clamp_min(1)[:, None]
-    ev = evaluate(probs.numpy(), test.clip_y.numpy(), classes, test.paths)
+    window_probs = predict(model, (test.x - mean) / std, trainer.device)
+    ev = evaluate(clip_probabilities(window_probs, test.clip, len(test.paths)), test.clip_y.numpy(), classes, test.paths)
     write_csv(plan.run_dir / "splits.csv", splits.clips[["path", "label", "group", "split"]])
     if prepared.skipped:
         import pandas as pd
