@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from zoo.config import Protocol
-from zoo.trainer import TrainData, Trainer, autocast_dtype, class_weights, pick_device
+from zoo.trainer import Resident, TrainData, Trainer, autocast_dtype, class_weights, pick_device, spec_augment
 
 PROTOCOL = Protocol(epochs=4, batch_size=8, lr=0.01, early_stop_patience=10, freq_mask_width=2, time_mask_width=2)
 
@@ -50,10 +50,9 @@ def test_training_learns_and_restores_the_best_weights(tmp_path):
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     best = min(history, key=lambda r: r["val_loss"])
     data = toy_data()
-    trainer = Trainer(PROTOCOL)
     criterion = nn.CrossEntropyLoss(weight=class_weights(data.y_train, 3))
-    val_loss, _ = trainer.validate(model, criterion, data.x_val.contiguous(memory_format=torch.channels_last), data.y_val,
-                                   torch.channels_last, torch.no_grad)
+    with torch.no_grad():
+        val_loss = criterion(model.eval()(data.x_val), data.y_val).item()
     assert val_loss == pytest.approx(best["val_loss"], rel=1e-5)
     saved = torch.load(tmp_path / "c.pt", weights_only=False)
     assert saved["finished"] and set(saved) == {"finished", "model", "history"}
@@ -91,3 +90,75 @@ def test_a_finished_checkpoint_is_not_trained_again(tmp_path):
     assert Trainer(PROTOCOL, checkpoint=tmp_path / "c.pt").fit(again, toy_data()) == history
     for a, b in zip(again.state_dict().values(), first.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def reference_fit(model, data: TrainData, p: Protocol) -> list[tuple[float, float]]:
+    """The plain loop the Trainer replaces: a Dataset that normalises one sample at a time in Python, a
+    DataLoader, a mean loss per batch; same seeds, same order, same masks. Returns (train, val) losses."""
+
+    class Normalised(torch.utils.data.Dataset):
+        def __init__(self, x, y):
+            self.x, self.y = x, y
+
+        def __len__(self):
+            return len(self.y)
+
+        def __getitem__(self, i):
+            return (self.x[i] - data.mean[0]) / data.std[0], self.y[i]
+
+    criterion = nn.CrossEntropyLoss(weight=class_weights(data.y_train, data.num_classes))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    trajectory = []
+    for epoch in range(1, p.epochs + 1):
+        torch.manual_seed(p.seed * 100_003 + epoch)
+        order = torch.randperm(len(data.y_train)).tolist()
+        loader = torch.utils.data.DataLoader(Normalised(data.x_train, data.y_train), batch_size=p.batch_size,
+                                             sampler=order, generator=torch.Generator())
+        model.train()
+        total = 0.0
+        for xb, yb in loader:
+            loss = criterion(model(spec_augment(xb, p)), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(yb)
+        model.eval()
+        with torch.no_grad():
+            val = criterion(model((data.x_val - data.mean) / data.std), data.y_val).item()
+        trajectory.append((total / len(data.y_train), val))
+    return trajectory
+
+
+def test_fast_path_matches_a_plain_reference_loop():
+    raw = toy_data()
+    mean, std = torch.full((1, 1, 8, 1), 0.7), torch.full((1, 1, 8, 1), 1.3)
+    data = TrainData(raw.x_train * 1.3 + 0.7, raw.y_train, raw.x_val * 1.3 + 0.7, raw.y_val, 3, mean, std)
+    p = dataclasses.replace(PROTOCOL, epochs=3, lr_patience=100)  # the reference has no scheduler
+    fast = Trainer(p).fit(toy_model(), data)
+    reference = reference_fit(toy_model(), data, p)
+    for row, (train_loss, val_loss) in zip(fast, reference):
+        assert row["train_loss"] == pytest.approx(train_loss, rel=1e-5)
+        assert row["val_loss"] == pytest.approx(val_loss, rel=1e-5)
+
+
+def test_resident_batches_are_normalised_channels_last_on_the_device():
+    x = torch.randn(10, 1, 4, 6)
+    data = Resident(x, torch.arange(10), torch.device("cpu"), x.mean(), x.std())
+    xb, yb = data.batch(torch.tensor([3, 1]))
+    torch.testing.assert_close(xb, (x[[3, 1]] - x.mean()) / x.std())
+    assert xb.is_contiguous(memory_format=torch.channels_last) and yb.tolist() == [3, 1]
+
+
+@pytest.mark.slow
+def test_compile_option_trains_the_same_model():
+    p = dataclasses.replace(PROTOCOL, epochs=2, compile=True)
+
+    def no_dropout():  # inductor draws dropout masks from its own generator: compare without dropout
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+
+    model = no_dropout()
+    history = Trainer(p).fit(model, toy_data())
+    plain = Trainer(dataclasses.replace(p, compile=False)).fit(no_dropout(), toy_data())
+    assert [r["train_loss"] for r in history] == pytest.approx([r["train_loss"] for r in plain], rel=1e-4)
+    assert not any(k.startswith("_orig_mod") for k in model.state_dict())  # checkpoints keep plain keys

@@ -63,6 +63,7 @@ class Protocol:
     time_masks: int = 1
     time_mask_width: int = 8
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler)
+    compile: bool = False  # torch.compile the model (pays a compile time up front; helps long GPU runs)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
 

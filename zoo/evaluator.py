@@ -21,12 +21,16 @@ class Evaluation:
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (N, k) of normalised inputs, in fp32."""
+def predict(model: torch.nn.Module, x: torch.Tensor, device: torch.device, mean=0.0, std=1.0,
+            batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (N, k), in fp32, of raw inputs normalised as (x - mean) / std."""
     model.eval().to(device)
-    out = [torch.softmax(model(x[i:i + batch_size].to(device).contiguous(memory_format=torch.channels_last)).float(), dim=1).cpu()
-           for i in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy()
+    mean, std = torch.as_tensor(mean, device=device), torch.as_tensor(std, device=device)
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = ((x[i:i + batch_size].to(device) - mean) / std).contiguous(memory_format=torch.channels_last)
+        out.append(torch.softmax(model(xb).float(), dim=1).cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
 
 
 def clip_probabilities(window_probs: np.ndarray, clip: torch.Tensor, n_clips: int) -> np.ndarray:

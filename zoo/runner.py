@@ -129,14 +129,14 @@ def execute(plan: RunPlan, settings: Settings, registry: Registry, prepared, spl
     std = train.x.std(dim=(0, 1, 3), keepdim=True).clamp_min(1e-3)
     torch.manual_seed(settings.protocol.seed)
     model = _build(registry, plan, len(classes), settings)
-    data = TrainData((train.x - mean) / std, train.y, (val.x - mean) / std, val.y, len(classes))
+    data = TrainData(train.x, train.y, val.x, val.y, len(classes), mean, std)
     trainer = Trainer(settings.protocol, checkpoint=plan.run_dir / "checkpoint.pt", on_epoch=on_epoch)
     start = time.perf_counter()
     history = trainer.fit(model, data)
     seconds = time.perf_counter() - start
     _write_history(plan.run_dir / "history.csv", history)
 
-    window_probs = predict(model, (test.x - mean) / std, trainer.device)
+    window_probs = predict(model, test.x, trainer.device, mean, std)
     ev = evaluate(clip_probabilities(window_probs, test.clip, len(test.paths)), test.clip_y.numpy(), classes, test.paths)
     write_csv(plan.run_dir / "splits.csv", splits.clips[["path", "label", "group", "split"]])
     if prepared.skipped:

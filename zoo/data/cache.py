@@ -55,7 +55,7 @@ class Prepared:
     @cached_property
     def tensors(self) -> dict:
         """x: (windows, 1, n_mels, frames) raw log-mels; clip: (windows,) row of `clips` each came from."""
-        return torch.load(self.dir / "features.pt", weights_only=True)
+        return torch.load(self.dir / "features.pt", weights_only=True, mmap=True)  # pages in only what a split uses
 
     def split(self, plan, name: str) -> Split:
         """The windows of the clips that `plan` (a SplitPlan) puts in split `name`."""
