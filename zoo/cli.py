@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from zoo.config import find_registry, load_settings, parse_value, settings_from_dict
 from zoo.errors import ZooError
@@ -107,23 +107,23 @@ def _warn_broken(registry) -> None:
 
 
 def cmd_models(args) -> None:
-    _, registry = _load(args)
-    table = Table("model", "plugin", "pretrained", "defaults", "summary", title="Registered models")
-    for name in sorted(registry.models):
-        spec = registry.models[name]
-        defaults = ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items())
-        table.add_row(name, registry.plugin_of("model", name), "yes" if spec.pretrained else "no", defaults, spec.summary)
-    console.print(table)
-    _warn_broken(registry)
+    _list_specs(args, "model")
 
 
 def cmd_datasets(args) -> None:
+    _list_specs(args, "dataset")
+
+
+def _list_specs(args, kind: str) -> None:
     _, registry = _load(args)
-    table = Table("data set", "plugin", "needs root", "options", "summary", title="Registered data sets")
-    for name in sorted(registry.datasets):
-        spec = registry.datasets[name]
-        options = ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items())
-        table.add_row(name, registry.plugin_of("dataset", name), "yes" if spec.needs_root else "no", options, spec.summary)
+    specs = registry.models if kind == "model" else registry.datasets
+    flag = "pretrained" if kind == "model" else "needs_root"
+    table = Table(Column(kind, no_wrap=True), "plugin", flag.replace("_", " "), "defaults", "summary",
+                  title=f"Registered {kind}s")
+    for name in sorted(specs):
+        spec = specs[name]
+        defaults = ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items())
+        table.add_row(name, registry.plugin_of(kind, name), "yes" if getattr(spec, flag) else "no", defaults, spec.summary)
     console.print(table)
     _warn_broken(registry)
 
@@ -253,7 +253,7 @@ def _train_with_progress(plan, label, settings, registry, prepared, splits, forc
 
 
 def _print_results(results) -> None:
-    table = Table("model", "run", "accuracy", "macro F1", "epochs", "train s", title="Test-split results")
+    table = Table(Column("model", no_wrap=True), "run", "accuracy", "macro F1", "epochs", "train s", title="Test-split results")
     for name, plan, m in results:
         table.add_row(name, plan.run_id, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", str(m["epochs"]), f"{m['train_seconds']:.1f}")
     console.print(table)
@@ -267,7 +267,7 @@ def _refresh_leaderboard(settings) -> None:
     if board is None or not board.rows:
         console.print(f"No finished runs for {settings.dataset.key!r} yet: `zoo run --all`.")
         return
-    table = Table("rank", "model", "accuracy", "macro P", "macro R", "macro F1", "weights", "run",
+    table = Table("rank", Column("model", no_wrap=True), "accuracy", "macro P", "macro R", "macro F1", "weights", "run",
                   title=f"Leaderboard: {board.dataset}")
     from zoo.leaderboard import COLUMNS, format_metric, weights_of
 
