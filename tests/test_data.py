@@ -181,3 +181,29 @@ def test_official_split_that_leaks_groups_is_reported():
     table = grouped_table().assign(split=lambda t: np.where(t["path"].str.endswith("0.wav"), "test", "train"), reason="")
     plan = plan_splits(table, SplitConfig())
     assert any("have clips in more than one split" in w for w in plan.warnings)
+
+
+def test_memory_mapped_split_trains_to_the_same_result(tmp_path):
+    from zoo.config import Protocol
+    from zoo.data.cache import Rows, bin_stats
+    from zoo.registry import load_registry
+    from zoo.trainer import TrainData, Trainer
+
+    folder_dataset(tmp_path / "data")
+    prepared = prepare(check_clip_table(scan_folder(tmp_path / "data"), "t"), FEATURES, tmp_path / "cache")
+    plan = plan_splits(prepared.clips, SplitConfig(val=0.25, test=0.25))
+    histories = []
+    for in_memory in (True, False):
+        train, val = (prepared.split(plan, s, in_memory=in_memory) for s in ("train", "val"))
+        assert isinstance(train.x, Rows) != in_memory
+        mean, std = bin_stats(train.x)
+        torch.manual_seed(0)
+        model = load_registry().model("baseline_cnn").build(2, width=4)
+        data = TrainData(train.x, train.y, val.x, val.y, 2, mean, std)
+        histories.append(Trainer(Protocol(epochs=2, batch_size=4)).fit(model, data))
+    for a, b in zip(*histories):
+        assert a["train_loss"] == b["train_loss"] and a["val_loss"] == b["val_loss"]
+    x = prepared.split(plan, "train", in_memory=True).x
+    mean, std = bin_stats(x)
+    torch.testing.assert_close(mean, x.mean(dim=(0, 1, 3), keepdim=True))
+    torch.testing.assert_close(std, x.std(dim=(0, 1, 3), keepdim=True).clamp_min(1e-3))

@@ -112,6 +112,7 @@ def execute(plan: RunPlan, settings: Settings, registry: Registry, prepared, spl
     """Train and evaluate one planned run; resumes from its checkpoint when one is there."""
     import torch
 
+    from zoo.data.cache import bin_stats
     from zoo.evaluator import clip_probabilities, evaluate, predict, write_evaluation
     from zoo.trainer import TrainData, Trainer
 
@@ -125,8 +126,7 @@ def execute(plan: RunPlan, settings: Settings, registry: Registry, prepared, spl
 
     classes = splits.classes
     train, val, test = (prepared.split(splits, s) for s in ("train", "val", "test"))
-    mean = train.x.mean(dim=(0, 1, 3), keepdim=True)  # per mel bin, train windows only
-    std = train.x.std(dim=(0, 1, 3), keepdim=True).clamp_min(1e-3)
+    mean, std = bin_stats(train.x)  # per mel bin, train windows only
     torch.manual_seed(settings.protocol.seed)
     model = _build(registry, plan, len(classes), settings)
     data = TrainData(train.x, train.y, val.x, val.y, len(classes), mean, std)

@@ -39,7 +39,8 @@ class Resident:
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, device: torch.device, mean, std):
         on_device = device.type == "cpu" or x.nbytes < 0.5 * torch.cuda.mem_get_info(device)[0]
-        self.x = x.to(device) if on_device else (x if x.is_pinned() else x.pin_memory())
+        # x may also be a memory-mapped zoo.data.cache.Rows: rows are read from disk as batches are drawn
+        self.x = x.to(device) if on_device else (x if x.is_pinned() or not isinstance(x, torch.Tensor) else x.pin_memory())
         self.y = y.to(device)
         self.device, self.on_device = device, on_device
         self.index_device = device if on_device else torch.device("cpu")

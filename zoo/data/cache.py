@@ -25,11 +25,57 @@ Progress = Callable[[int, int, int], None]  # (clips done, clips in all, clips s
 TABLE_COLUMNS = ("path", "label", "group", "split", "fold")
 
 
+class Rows:
+    """Some rows of a memory-mapped tensor, read from disk only when indexed: a split too large to copy
+    into memory. Indexing (by tensor or slice) gives a real tensor, as indexing the copy would."""
+
+    def __init__(self, base: torch.Tensor, rows: torch.Tensor):
+        self.base, self.rows = base, rows
+        self.shape = (len(rows), *base.shape[1:])
+        self.nbytes = len(rows) * base[:1].nbytes
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, idx) -> torch.Tensor:
+        return self.base[self.rows[idx]]
+
+    def to(self, device) -> "Rows | torch.Tensor":
+        return self if torch.device(device).type == "cpu" else self.base[self.rows].to(device)
+
+    def is_pinned(self) -> bool:
+        return False
+
+
+def bin_stats(x: torch.Tensor | Rows, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-mel-bin mean and std (shaped (1, 1, n_mels, 1)) of (N, 1, n_mels, frames) windows, a chunk at a
+    time in float64, so that a memory-mapped split gives the same numbers as one in memory."""
+    total = torch.zeros(x.shape[2], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for i in range(0, len(x), chunk):
+        part = x[i:i + chunk].double()
+        total += part.sum(dim=(0, 1, 3))
+        squares += (part ** 2).sum(dim=(0, 1, 3))
+    n = len(x) * x.shape[3]
+    mean = total / max(1, n)
+    std = ((squares - n * mean ** 2) / max(1, n - 1)).clamp_min(0).sqrt()
+    return mean.float().view(1, 1, -1, 1), std.float().clamp_min(1e-3).view(1, 1, -1, 1)
+
+
+def fits_in_memory(nbytes: int) -> bool:
+    """Whether `nbytes` is under half of the memory available now."""
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return True
+    return nbytes < available / 2
+
+
 @dataclass
 class Split:
     """One split in memory: raw log-mel windows with their class, and the clips they came from."""
 
-    x: torch.Tensor  # (windows, 1, n_mels, frames)
+    x: torch.Tensor | Rows  # (windows, 1, n_mels, frames): in memory, or memory-mapped when too large
     y: torch.Tensor  # (windows,) class index
     clip: torch.Tensor  # (windows,) index into `paths`
     paths: list[str]  # one per clip
@@ -57,8 +103,9 @@ class Prepared:
         """x: (windows, 1, n_mels, frames) raw log-mels; clip: (windows,) row of `clips` each came from."""
         return torch.load(self.dir / "features.pt", weights_only=True, mmap=True)  # pages in only what a split uses
 
-    def split(self, plan, name: str) -> Split:
-        """The windows of the clips that `plan` (a SplitPlan) puts in split `name`."""
+    def split(self, plan, name: str, in_memory: bool | None = None) -> Split:
+        """The windows of the clips that `plan` (a SplitPlan) puts in split `name`: copied into memory,
+        or (in_memory=False, or None and too large for memory) read from the memory-mapped file by index."""
         rows = plan.clips[plan.clips["split"] == name]
         index = {c: i for i, c in enumerate(plan.classes)}
         clip_y = torch.tensor([index[label] for label in rows["label"]], dtype=torch.long)
@@ -67,7 +114,11 @@ class Prepared:
         owner = position[self.tensors["clip"]]
         keep = owner >= 0
         clip = owner[keep]
-        return Split(self.tensors["x"][keep], clip_y[clip], clip, rows["path"].tolist(), clip_y)
+        base = self.tensors["x"]
+        if in_memory is None:
+            in_memory = fits_in_memory(int(keep.sum()) * base[:1].nbytes)
+        x = base[keep] if in_memory else Rows(base, keep.nonzero().squeeze(1))
+        return Split(x, clip_y[clip], clip, rows["path"].tolist(), clip_y)
 
     @property
     def skipped(self) -> list[dict]:
