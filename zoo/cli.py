@@ -139,6 +139,8 @@ def cmd_plugins(args) -> None:
 
 
 def _prepare(settings, registry):
+    from zoo.runner import prepare_data
+
     with Progress(TextColumn("[bold]preparing {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("clips, {task.fields[skipped]} skipped"), TimeElapsedColumn(), console=console,
                   transient=False) as progress:
@@ -147,16 +149,12 @@ def _prepare(settings, registry):
         def report(done, total, skipped):
             progress.update(task, completed=done, total=total, skipped=skipped)
 
-        prepared = _timed_prepare(settings, registry, report)
+        prepared = prepare_data(settings, registry, progress=report)
+        n = prepared.meta["clips"]  # also when the cache was reused and nothing was decoded
+        progress.update(task, completed=n, total=n, skipped=prepared.meta["skipped"])
     for item in prepared.skipped:
         err_console.print(f"[yellow]skipped:[/] {escape(item['path'])}: {escape(item['reason'])}", highlight=False, soft_wrap=True)
     return prepared
-
-
-def _timed_prepare(settings, registry, report):
-    from zoo.runner import prepare_data
-
-    return prepare_data(settings, registry, progress=report)
 
 
 def _split(settings, prepared, fold: int = 1):
