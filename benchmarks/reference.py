@@ -26,6 +26,21 @@ def reference_features(paths: list[str], cfg: FeatureConfig) -> list[torch.Tenso
     return out
 
 
+def librosa_features(paths: list[str], cfg: FeatureConfig) -> list:
+    """The librosa way (`pip install librosa`): librosa.load (resampling with soxr), then a mel
+    spectrogram and power_to_db, one clip at a time."""
+    import librosa
+
+    out = []
+    for path in paths:
+        wave, _ = librosa.load(path, sr=cfg.sample_rate, mono=True)
+        wave = librosa.util.fix_length(wave, size=cfg.samples)
+        mel = librosa.feature.melspectrogram(y=wave, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                                             n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax or cfg.sample_rate / 2)
+        out.append(librosa.power_to_db(mel, top_db=None)[None, :, : cfg.frames])
+    return out
+
+
 class PerClipFiles(torch.utils.data.Dataset):
     """The seed project's layout: one .pt file per spectrogram, read by a DataLoader."""
 

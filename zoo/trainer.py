@@ -106,6 +106,9 @@ class Trainer:
     def fit(self, model: nn.Module, data: TrainData) -> list[dict]:
         """Train until early stopping or `epochs`; returns the history and leaves the best weights in `model`."""
         p, device = self.p, self.device
+        if device.type == "cpu":
+            # SpecAugment's masked regions give tiny activations; denormal arithmetic on them slowed CPU steps ~10%
+            torch.set_flush_denormal(True)
         model.to(device, memory_format=torch.channels_last)  # faster on CUDA and, measured here, on CPU (oneDNN)
         train = Resident(data.x_train, data.y_train, device, data.mean, data.std)
         val = Resident(data.x_val, data.y_val, device, data.mean, data.std)

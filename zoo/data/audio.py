@@ -20,17 +20,21 @@ class DecodeError(Exception):
 
 @dataclass
 class Decoded:
-    wave: torch.Tensor  # mono float32 at the target rate
+    wave: np.ndarray  # mono float32 at the file's own rate
     sample_rate: int  # the file's own rate
     channels: int
-    duration_s: float
     md5: str  # of the file's bytes: byte-identical files are duplicates
 
+    @property
+    def duration_s(self) -> float:
+        return len(self.wave) / self.sample_rate
 
-def decode(path: str | Path, sample_rate: int) -> Decoded:
-    """Read `path` once (bytes hashed, then decoded by soundfile), mix to mono, resample to `sample_rate`.
+
+def read_clip(path: str | Path) -> Decoded:
+    """Read `path` once (bytes hashed, then decoded by soundfile) and mix it to mono, at its own rate.
 
     Raises DecodeError (with a short reason) for missing, empty, undecodable, NaN/Inf or silent files.
+    Only C code runs for long here (file read, md5, libsndfile, numpy), so threads decode in parallel.
     """
     try:
         raw = Path(path).read_bytes()
@@ -48,17 +52,21 @@ def decode(path: str | Path, sample_rate: int) -> Decoded:
         raise DecodeError("no audio frames")
     if not np.isfinite(data).all():
         raise DecodeError("contains NaN or Inf samples")
-    wave = torch.from_numpy(data.mean(axis=1))
-    if not wave.abs().max() > 0:
+    wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.abs(wave).max() > 0:
         raise DecodeError("silent (all samples are zero)")
-    if rate != sample_rate:
-        wave = _resampler(rate, sample_rate)(wave)
-    return Decoded(wave, rate, data.shape[1], data.shape[0] / rate, hashlib.md5(raw).hexdigest())
+    return Decoded(np.ascontiguousarray(wave), rate, data.shape[1], hashlib.md5(raw).hexdigest())
+
+
+def resample(waves: torch.Tensor, rate: int, target: int) -> torch.Tensor:
+    """(..., samples) at `rate` -> at `target`, with torchaudio's windowed-sinc kernel (cached per rate pair)."""
+    return waves if rate == target else _resampler(rate, target)(waves)
 
 
 def load_mono(path: str | Path, sample_rate: int) -> torch.Tensor:
-    """Just the waveform of `decode`."""
-    return decode(path, sample_rate).wave
+    """The whole clip as a mono float32 tensor at `sample_rate`."""
+    clip = read_clip(path)
+    return resample(torch.from_numpy(clip.wave), clip.sample_rate, sample_rate)
 
 
 @lru_cache(maxsize=16)
@@ -78,10 +86,17 @@ def fit_length(wave: torch.Tensor, samples: int) -> torch.Tensor:
 
 def windows(wave: torch.Tensor, samples: int, max_windows: int) -> torch.Tensor:
     """(k, samples): a clip about k times the window long gives k evenly spaced windows (k <= max_windows);
-    shorter clips give one, padded or centre-cropped."""
+    shorter clips give one, padded at the end or cropped around the centre."""
     n = wave.shape[-1]
     k = min(max_windows, max(1, round(n / samples)))
     if k == 1:
         return fit_length(wave, samples)[None]
     starts = torch.linspace(0, n - samples, k).round().long().tolist()
     return torch.stack([wave[s:s + samples] for s in starts])
+
+
+def source_windows(clip: Decoded, samples: int, sample_rate: int, max_windows: int) -> torch.Tensor:
+    """The windows of `clip` cut at its own rate, each long enough to give `samples` at `sample_rate`:
+    windows of equal length resample as one batch, instead of one call per clip."""
+    length = -(-samples * clip.sample_rate // sample_rate)  # ceil: never short of `samples` after resampling
+    return windows(torch.from_numpy(clip.wave), length, max_windows)

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from zoo.config import FeatureConfig
-from zoo.data.audio import DecodeError, decode, windows
+from zoo.data.audio import Decoded, DecodeError, fit_length, read_clip, resample, source_windows
 from zoo.data.features import LogMel
 from zoo.io import write_atomic, write_json
 
@@ -158,32 +158,36 @@ def prepare(table: pd.DataFrame, features: FeatureConfig, cache_root: Path, prog
     xs, owners = [], []
     skipped = 0
 
-    def load(path: str):
+    def load(path: str) -> Decoded | DecodeError:
         try:
-            clip = decode(path, features.sample_rate)
+            return read_clip(path)
         except DecodeError as exc:
-            return None, {"reason": str(exc)}
-        cut = windows(clip.wave, features.samples, features.max_windows)
-        return cut, {"sample_rate": clip.sample_rate, "channels": clip.channels,
-                     "duration_s": round(clip.duration_s, 4), "md5": clip.md5, "reason": ""}
+            return exc
 
+    chunks = [table["path"].iloc[i:i + CHUNK].tolist() for i in range(0, len(table), CHUNK)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for start in range(0, len(table), CHUNK):
-            paths = table["path"].iloc[start:start + CHUNK]
-            results = list(pool.map(load, paths))
-            cuts = []
-            for row, (cut, found) in enumerate(results, start):
-                info.append({"windows": 0 if cut is None else len(cut), **found})
-                if cut is None:
+        pending = [pool.submit(load, p) for p in chunks[0]] if chunks else []
+        for number, chunk in enumerate(chunks):
+            results = [f.result() for f in pending]
+            if number + 1 < len(chunks):  # decode the next chunk while this one becomes features
+                pending = [pool.submit(load, p) for p in chunks[number + 1]]
+            by_rate: dict[int, list] = {}
+            for row, clip in enumerate(results, number * CHUNK):
+                if isinstance(clip, DecodeError):
+                    info.append({"windows": 0, "reason": str(clip)})
                     skipped += 1
                     continue
-                cuts.append(cut)
-                owners += [row] * len(cut)
-            if cuts:
+                cut = source_windows(clip, features.samples, features.sample_rate, features.max_windows)
+                info.append({"sample_rate": clip.sample_rate, "channels": clip.channels, "md5": clip.md5,
+                             "duration_s": round(clip.duration_s, 4), "windows": len(cut), "reason": ""})
+                by_rate.setdefault(clip.sample_rate, []).append((row, cut))
+            for rate, items in by_rate.items():  # one resampling and one mel call per rate and chunk
+                waves = resample(torch.cat([cut for _, cut in items]), rate, features.sample_rate)
                 with torch.inference_mode():
-                    xs.append(logmel(torch.cat(cuts)))
+                    xs.append(logmel(fit_length(waves, features.samples)))
+                owners += [row for row, cut in items for _ in range(len(cut))]
             if progress:
-                progress(min(start + CHUNK, len(table)), len(table), skipped)
+                progress(min((number + 1) * CHUNK, len(table)), len(table), skipped)
 
     clips = pd.concat([table, pd.DataFrame(info, index=table.index)], axis=1)
     for column, empty in (("sample_rate", 0), ("channels", 0), ("duration_s", 0.0), ("md5", "")):
