@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -126,6 +127,22 @@ class Prepared:
         return bad[["path", "reason"]].to_dict("records")
 
 
+def _load(path: str) -> Decoded | DecodeError:
+    try:
+        return read_clip(path)
+    except DecodeError as exc:
+        return exc
+
+
+def _decoder_pool():
+    """Processes decode where fork is available (no GIL between them: only numpy and libsndfile run in
+    them, never torch); threads elsewhere."""
+    workers = os.cpu_count() or 1
+    if "fork" in multiprocessing.get_all_start_methods():
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    return ThreadPoolExecutor(max_workers=workers)
+
+
 def fingerprint(table: pd.DataFrame, features: FeatureConfig) -> str:
     """Hash of the clip table (with each file's size and mtime) and the FeatureConfig."""
     h = hashlib.sha256()
@@ -145,8 +162,8 @@ def fingerprint(table: pd.DataFrame, features: FeatureConfig) -> str:
 def prepare(table: pd.DataFrame, features: FeatureConfig, cache_root: Path, progress: Progress | None = None) -> Prepared:
     """The cache for this clip table and FeatureConfig: reused when its fingerprint matches, else built.
 
-    Clips are decoded on a thread pool (soundfile and torch release the GIL), a chunk at a time, and
-    turned into log-mel windows in batches. Unusable clips are kept in clips.csv with the reason.
+    Clips are decoded by a pool of processes, one chunk ahead, while this process turns the previous chunk
+    into log-mel windows in batches. Unusable clips are kept in clips.csv with the reason.
     """
     key = fingerprint(table, features)
     folder = Path(cache_root) / key
@@ -158,19 +175,13 @@ def prepare(table: pd.DataFrame, features: FeatureConfig, cache_root: Path, prog
     xs, owners = [], []
     skipped = 0
 
-    def load(path: str) -> Decoded | DecodeError:
-        try:
-            return read_clip(path)
-        except DecodeError as exc:
-            return exc
-
     chunks = [table["path"].iloc[i:i + CHUNK].tolist() for i in range(0, len(table), CHUNK)]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        pending = [pool.submit(load, p) for p in chunks[0]] if chunks else []
+    with _decoder_pool() as pool:
+        pending = pool.map(_load, chunks[0], chunksize=8) if chunks else []
         for number, chunk in enumerate(chunks):
-            results = [f.result() for f in pending]
+            results = list(pending)
             if number + 1 < len(chunks):  # decode the next chunk while this one becomes features
-                pending = [pool.submit(load, p) for p in chunks[number + 1]]
+                pending = pool.map(_load, chunks[number + 1], chunksize=8)
             by_rate: dict[int, list] = {}
             for row, clip in enumerate(results, number * CHUNK):
                 if isinstance(clip, DecodeError):
