@@ -16,6 +16,7 @@ import dataclasses
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,17 +105,13 @@ def bench_trainer(model_name: str, device: torch.device, batch: int, mels: int, 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(n, 1, mels, frames, generator=g)
     y = torch.randint(0, k, (n,), generator=g)
-    protocol = Protocol(epochs=2, batch_size=batch, early_stop_patience=99, device=str(device))
+    protocol = Protocol(epochs=4, batch_size=batch, early_stop_patience=99, device=str(device))
 
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # as the Trainer does on CPU: both sides run with the same settings
     torch.manual_seed(0)
-    model = spec.build(k, **params)
-    data = TrainData(x, y, x[: batch * 2], y[: batch * 2], k, x.mean(), x.std())
-    history = Trainer(protocol).fit(model, data)
-    trainer = history[-1]["train_samples_per_s"]  # epoch 2: past warm-up
-
-    torch.manual_seed(0)
-    model = spec.build(k, **params).to(device, memory_format=torch.channels_last).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay)
+    bare_model = spec.build(k, **params).to(device, memory_format=torch.channels_last).train()
+    optimizer = torch.optim.AdamW(bare_model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay)
     criterion = torch.nn.CrossEntropyLoss(weight=class_weights(y, k).to(device))
     xb = ((x[:batch] - x.mean()) / x.std()).to(device).contiguous(memory_format=torch.channels_last)
     yb = y[:batch].to(device)
@@ -123,21 +120,33 @@ def bench_trainer(model_name: str, device: torch.device, batch: int, mels: int, 
 
     def step():
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            loss = criterion(model(xb), yb)
+            loss = criterion(bare_model(xb), yb)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         return loss
 
+    def bare_rates(repeats: int = 3) -> list[float]:
+        """As many bare steps as a Trainer epoch, `repeats` times."""
+        rates = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                loss = step()
+            loss.item()
+            rates.append(steps * batch / (time.perf_counter() - t0))
+        return rates
+
     for _ in range(3):
         step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        loss = step()
-    loss.item()
-    bare = steps * batch / (time.perf_counter() - t0)
-    return {"trainer": trainer, "bare": bare}
+    rates = bare_rates()  # before and after the Trainer, so that drift in the machine's speed hits both alike
+    torch.manual_seed(0)
+    data = TrainData(x, y, x[: batch * 2], y[: batch * 2], k, x.mean(), x.std())
+    history = Trainer(protocol).fit(spec.build(k, **params), data)
+    trainer = statistics.median(r["train_samples_per_s"] for r in history[1:])  # past the first epoch's warm-up
+    rates += bare_rates()
+    return {"trainer": trainer, "bare": statistics.median(rates)}
 
 
 def bench_zoo_run(work: Path) -> dict:
@@ -161,7 +170,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--mels", type=int, default=64)
     parser.add_argument("--frames", type=int, default=64)
-    parser.add_argument("--samples", type=int, default=512, help="training samples per Trainer epoch")
+    parser.add_argument("--samples", type=int, default=1024, help="training samples per Trainer epoch")
     parser.add_argument("--skip-run", action="store_true", help="skip the end-to-end `zoo run --all`")
     parser.add_argument("--skip-data", action="store_true", help="skip preparation and loading")
     args = parser.parse_args()
