@@ -39,13 +39,20 @@ class Resident:
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, device: torch.device, mean, std):
         on_device = device.type == "cpu" or x.nbytes < 0.5 * torch.cuda.mem_get_info(device)[0]
-        # x may also be a memory-mapped zoo.data.cache.Rows: rows are read from disk as batches are drawn
-        self.x = x.to(device) if on_device else (x if x.is_pinned() or not isinstance(x, torch.Tensor) else x.pin_memory())
+        self.mean = torch.as_tensor(mean, dtype=torch.float32, device=device)
+        self.std = torch.as_tensor(std, dtype=torch.float32, device=device)
+        # A resident tensor is normalised once, here; x may also be a memory-mapped zoo.data.cache.Rows (rows
+        # read from disk as batches are drawn) or too large for the device: those are normalised per batch.
+        self.normalised = on_device and isinstance(x, torch.Tensor)
+        if self.normalised:
+            self.x = (x.to(device) - self.mean) / self.std
+        elif on_device:
+            self.x = x.to(device)
+        else:
+            self.x = x if x.is_pinned() or not isinstance(x, torch.Tensor) else x.pin_memory()
         self.y = y.to(device)
         self.device, self.on_device = device, on_device
         self.index_device = device if on_device else torch.device("cpu")
-        self.mean = torch.as_tensor(mean, dtype=torch.float32, device=device)
-        self.std = torch.as_tensor(std, dtype=torch.float32, device=device)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -55,8 +62,9 @@ class Resident:
         xb = self.x[idx]
         if not self.on_device:
             xb = xb.pin_memory().to(self.device, non_blocking=True)
-        xb = ((xb - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-        return xb, self.y[idx.to(self.y.device)]
+        if not self.normalised:
+            xb = (xb - self.mean) / self.std
+        return xb.contiguous(memory_format=torch.channels_last), self.y[idx.to(self.y.device)]
 
 
 def pick_device(name: str = "auto") -> torch.device:
