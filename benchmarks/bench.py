@@ -12,7 +12,6 @@ soundfile + torchaudio per-clip loop is measured too, as a stricter reference).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import resource
 import shutil
