@@ -267,11 +267,10 @@ def _refresh_leaderboard(settings) -> None:
         return
     table = Table("rank", Column("model", no_wrap=True), "accuracy", "macro P", "macro R", "macro F1", "weights", "run",
                   title=f"Leaderboard: {board.dataset}")
-    from zoo.leaderboard import COLUMNS, format_metric, weights_of
+    from zoo.leaderboard import COLUMNS, format_metric, row_label, weights_of
 
     for rank, run in enumerate(board.rows, 1):
-        name = run["model"] + (f" ({run['folds_done']}/{run['folds']} folds)" if run["folds"] > 1 else "")
-        table.add_row(str(rank), name, *(format_metric(run, c) for c in COLUMNS), weights_of(run), run["run_id"])
+        table.add_row(str(rank), row_label(run), *(format_metric(run, c) for c in COLUMNS), weights_of(run), run["run_id"])
     console.print(table)
     console.print(f"written: {settings.path('leaderboard') / (board.dataset + '.md')}", highlight=False)
 

@@ -91,6 +91,11 @@ def weights_of(run: dict) -> str:
     return "random (auto: no weights on disk)" if fell_back else "random"
 
 
+def row_label(row: dict) -> str:
+    """The model's name, with how many of its folds are in, for a cross-validated row."""
+    return row["model"] + (f" ({row['folds_done']}/{row['folds']} folds)" if row["folds"] > 1 else "")
+
+
 def format_metric(row: dict, column: str) -> str:
     """0.9123, or 0.9123 ± 0.0100 for a cross-validated row."""
     if column + "_std" in row:
@@ -116,9 +121,8 @@ def render_markdown(board: Board, leaderboard_dir: Path) -> str:
     ]
     for rank, run in enumerate(board.rows, 1):
         link = Path(os.path.relpath(run["run_dir"], leaderboard_dir)).as_posix()
-        name = run["model"] + (f" ({run['folds_done']}/{run['folds']} folds)" if run["folds"] > 1 else "")
         lines.append(
-            f"| {rank} | {name} | " + " | ".join(format_metric(run, c) for c in COLUMNS)
+            f"| {rank} | {row_label(run)} | " + " | ".join(format_metric(run, c) for c in COLUMNS)
             + f" | {run['epochs']} ({run['best_epoch']}) | {weights_of(run)} | [{run['run_id']}]({link}/) | [report]({link}/report.csv) |"
         )
     notes = [f"- {row['model']}: {n}" for row in board.rows for n in row["config"]["notes"]]
@@ -144,18 +148,18 @@ def render_csv(board: Board) -> str:
     return out.getvalue()
 
 
-def write_leaderboards(experiments: Path, leaderboard_dir: Path, datasets: list[str] | None = None) -> list[Board]:
-    """Rewrite leaderboard/<dataset>.md and .csv for each data set, and the index leaderboard/README.md."""
+def write_leaderboards(experiments: Path, leaderboard_dir: Path) -> list[Board]:
+    """Rewrite leaderboard/<dataset>.md and .csv for every data set under experiments/, and the index
+    leaderboard/README.md, reading each run folder once."""
     experiments, leaderboard_dir = Path(experiments), Path(leaderboard_dir)
-    all_sets = sorted(d.name for d in experiments.iterdir() if d.is_dir()) if experiments.is_dir() else []
-    boards = [build_board(experiments, d) for d in (datasets or all_sets)]
+    names = sorted(d.name for d in experiments.iterdir() if d.is_dir()) if experiments.is_dir() else []
+    boards = [build_board(experiments, name) for name in names]
+    index = ["# Leaderboards", "", "| data set | models | best | accuracy |", "|---|---:|---|---:|"]
     for board in boards:
         write_text(leaderboard_dir / f"{board.dataset}.md", render_markdown(board, leaderboard_dir))
         write_text(leaderboard_dir / f"{board.dataset}.csv", render_csv(board))
-    index = ["# Leaderboards", "", "| data set | models | best | accuracy |", "|---|---:|---|---:|"]
-    for name in all_sets:
-        b = build_board(experiments, name)
-        if b.rows:
-            index.append(f"| [{name}]({name}.md) | {len(b.rows)} | {b.rows[0]['model']} | {b.rows[0]['accuracy']:.4f} |")
+        if board.rows:
+            best = board.rows[0]
+            index.append(f"| [{board.dataset}]({board.dataset}.md) | {len(board.rows)} | {best['model']} | {best['accuracy']:.4f} |")
     write_text(leaderboard_dir / "README.md", "\n".join(index) + "\n")
     return boards
