@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from zoo.config import find_registry, load_settings, parse_value, settings_from_dict
+from zoo.config import find_registry, load_settings, parse_value, settings_from_dict, with_overrides
 from zoo.errors import ZooError
 from zoo.registry import load_registry
 
@@ -80,19 +80,8 @@ def _settings(args):
     try:
         registry_file = args.registry or find_registry()
     except ZooError:
-        return settings_from_dict(_nest(overrides), Path.cwd())  # no registry.toml: the defaults
+        return settings_from_dict(with_overrides({}, overrides), Path.cwd())  # no registry.toml: the defaults
     return load_settings(registry_file, overrides)
-
-
-def _nest(flat: dict) -> dict:
-    out: dict = {}
-    for key, value in flat.items():
-        node = out
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return out
 
 
 def _load(args):

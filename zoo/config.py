@@ -129,10 +129,15 @@ def load_settings(registry_file: Path, overrides: Mapping[str, Any] = ()) -> Set
         raise ZooError(f"{registry_file}: no such file; pass --registry FILE or create one (see README).") from None
     except tomllib.TOMLDecodeError as exc:
         raise ZooError(f"{registry_file}: not valid TOML ({exc}); fix that line.") from None
+    return settings_from_dict(with_overrides(raw, overrides), registry_file.resolve().parent, str(registry_file))
+
+
+def with_overrides(raw: dict, overrides: Mapping[str, Any]) -> dict:
+    """A copy of `raw` with dotted-key overrides applied in order, e.g. {"protocol.epochs": 5}."""
     raw = copy.deepcopy(raw)
     for key, value in dict(overrides).items():
         _set_dotted(raw, key, value)
-    return settings_from_dict(raw, registry_file.resolve().parent, str(registry_file))
+    return raw
 
 
 def settings_from_dict(raw: dict, root: Path, where: str = REGISTRY_FILE) -> Settings:
