@@ -64,7 +64,7 @@ def test_a_changed_setting_is_a_new_run(project, zoo_cli):
     (("run", "--all", "--dataset", "syntetic"), "Unknown dataset 'syntetic'. Did you mean 'synthetic'?"),
     (("run", "--all", "--set", "protocol.epoch=3"), "unknown key 'epoch' (did you mean 'epochs'?)"),
     (("run", "--all", "--set", "models.baseline_cnn.widht=3"), "[models.baseline_cnn]: unknown option 'widht'"),
-    (("show", "ffffff"), "No finished run 'ffffff'"),
+    (("show", "ffffff"), "No run 'ffffff' under"),
 ])
 def test_bad_input_is_one_line_naming_the_thing(project, zoo_cli, args, message):
     code, out, err = zoo_cli(*args)

@@ -6,11 +6,11 @@ import torch
 from conftest import write_tone
 from zoo.config import FeatureConfig, SplitConfig
 from zoo.data.audio import DecodeError, fit_length, load_mono
-from zoo.data.cache import fingerprint, prepare
+from zoo.data.cache import cache_key, prepare
 from zoo.data.clips import check_clip_table, read_annotations, scan_folder
 from zoo.data.features import LogMel
 from zoo.data.splits import assign_splits, plan_splits, resolve_duplicates
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 
 FEATURES = FeatureConfig(n_mels=32, frames=32, hop_length=256)
 
@@ -79,8 +79,18 @@ def test_read_annotations_resolves_paths_and_names_missing_columns(tmp_path):
 def test_check_clip_table_refuses_one_class_and_bad_splits():
     with pytest.raises(ZooError, match="only one class"):
         check_clip_table(pd.DataFrame({"path": ["a", "b"], "label": ["x", "x"]}), "t")
-    with pytest.raises(ZooError, match="split column has 'dev'"):
-        check_clip_table(pd.DataFrame({"path": ["a", "b"], "label": ["x", "y"], "split": ["train", "dev"]}), "t")
+    with pytest.raises(ZooError, match="split column has 'holdout'; use train, val or test"):
+        check_clip_table(pd.DataFrame({"path": ["a", "b"], "label": ["x", "y"], "split": ["train", "holdout"]}), "t")
+
+
+def test_common_split_names_are_read_and_the_mapping_said():
+    """Item 18: validation / valid / dev are val (and so on), with a warning that says so."""
+    table = pd.DataFrame({"path": list("abcdef"), "label": list("xyxyxy"),
+                          "split": ["Training", "validation", "valid", "dev", "test", "Evaluation"]})
+    with pytest.warns(ZooWarning, match="split names read as dev = val, evaluation = test, training = train, "
+                                        "valid = val, validation = val"):
+        checked = check_clip_table(table, "t")
+    assert checked["split"].tolist() == ["train", "val", "val", "val", "test", "test"]
 
 
 def grouped_table(classes=4, groups=10, per_group=3):
@@ -157,24 +167,54 @@ def test_long_clips_give_windows_and_short_ones_one(tmp_path):
     assert prepared.tensors["clip"].tolist() == [0, 0, 0, 0, 1]
 
 
-def test_fingerprint_follows_table_and_features_only(tmp_path):
+def test_cache_key_follows_table_and_features_only(tmp_path):
     table = folder_dataset(tmp_path / "data", per_class=2)
-    base = fingerprint(table, FEATURES)
-    assert fingerprint(table.copy(), FeatureConfig(n_mels=32, frames=32, hop_length=256)) == base
-    assert fingerprint(table, FeatureConfig(n_mels=40, frames=32, hop_length=256)) != base
-    assert fingerprint(table.iloc[1:], FEATURES) != base
+    base = cache_key(table, FEATURES)
+    assert cache_key(table.copy(), FeatureConfig(n_mels=32, frames=32, hop_length=256)) == base
+    assert cache_key(table, FeatureConfig(n_mels=40, frames=32, hop_length=256)) != base
+    assert cache_key(table.iloc[1:], FEATURES) != base
     write_tone(tmp_path / "data" / "low" / "0.wav", freq=999, seconds=0.7)  # same path, new content
-    assert fingerprint(table, FEATURES) != base
+    assert cache_key(table, FEATURES) != base
 
 
-def test_duplicates_across_labels_are_dropped_and_within_a_label_kept_once():
+def test_data_fingerprint_is_the_content_not_the_place(tmp_path):
+    """Item 20: the same files in two folders (other paths, mtimes, group names) have one fingerprint."""
+    import shutil
+
+    table = check_clip_table(folder_dataset(tmp_path / "one", per_class=3), "t")
+    first = prepare(table, FEATURES, tmp_path / "cache").fingerprint
+    shutil.copytree(tmp_path / "one", tmp_path / "two")  # new paths, new mtimes
+    moved = check_clip_table(scan_folder(tmp_path / "two"), "t")
+    assert prepare(moved, FEATURES, tmp_path / "cache").fingerprint == first
+    relabelled = moved.assign(label=lambda t: t["label"].where(t.index != 0, "other"))
+    assert prepare(relabelled, FEATURES, tmp_path / "cache").fingerprint != first
+    regrouped = moved.assign(group="one recording")
+    assert prepare(regrouped, FEATURES, tmp_path / "cache").fingerprint != first
+
+
+def test_duplicates_are_summed_up_in_one_line_and_listed_in_a_table():
+    """Item 16: one summary line (not a line per pair) and the pairs as a table for duplicates.csv."""
     clips = pd.DataFrame({"path": ["a1", "b1", "a2", "a3", "c"], "label": ["a", "b", "a", "a", "c"],
                           "md5": ["x", "x", "y", "y", "z"]})
-    kept, messages = resolve_duplicates(clips)
+    kept, table, messages = resolve_duplicates(clips)
     assert kept["path"].tolist() == ["a2", "c"]
-    assert "different labels (a, b): a1, b1 - all dropped" in messages[0]
-    assert "under 'a': a2, a3 - first kept" in messages[1]
+    assert messages == ["2 set(s) of byte-identical files (4 files): 1 under different labels (every copy dropped), "
+                        "1 under one label (first copy kept); listed in duplicates.csv"]
+    assert table[["path", "action"]].values.tolist() == [["a1", "dropped"], ["b1", "dropped"], ["a2", "kept"],
+                                                         ["a3", "dropped"]]
+    assert table["labels"].tolist() == ["a|b", "a|b", "a", "a"]
     assert len(resolve_duplicates(clips, "keep")[0]) == 5
+
+
+def test_classes_with_too_few_groups_are_said_once_in_the_zoos_words(recwarn):
+    """Item 17: scikit-learn's "least populated class" UserWarning does not leak; one zoo warning does."""
+    table = grouped_table().assign(reason="")
+    few = table["label"] == "c0"
+    table.loc[few, "group"] = ["c0-a", "c0-b", "c0-c"] * (few.sum() // 3)  # 3 groups: fewer than 4 test parts
+    plan = plan_splits(table, SplitConfig(val=0.25, test=0.25))
+    assert not [w for w in recwarn if "least populated" in str(w.message)]
+    said = [w for w in plan.warnings if "too few recordings (groups)" in w]
+    assert len(said) == 1
 
 
 def test_official_split_that_leaks_groups_is_reported():

@@ -37,8 +37,11 @@ def test_mixed_formats_are_prepared_and_each_bad_file_listed(project, zoo_cli, m
     for name, reason in reasons.items():
         line = next(line for line in err.splitlines() if name in line)
         assert line.startswith("skipped:") and reason in line
-    assert "byte-identical files under different labels (humpback, orca)" in err and "all dropped" in err
+    assert "1 set(s) of byte-identical files (2 files): 1 under different labels (every copy dropped)" in err
     run_dir = next((project / "experiments" / "folder" / "baseline_cnn").iterdir())
+    duplicates = pd.read_csv(run_dir / "duplicates.csv")
+    assert sorted(duplicates["path"].map(lambda p: p.rsplit("/", 2)[-2])) == ["humpback", "orca"]
+    assert set(duplicates["action"]) == {"dropped"} and set(duplicates["labels"]) == {"humpback|orca"}
     skipped = pd.read_csv(run_dir / "skipped.csv")
     assert sorted(p.rsplit("/", 1)[-1] for p in skipped["path"]) == sorted(reasons)
     used = pd.read_csv(run_dir / "splits.csv")["path"].map(lambda p: p.rsplit("/", 1)[-1])

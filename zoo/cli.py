@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -12,23 +14,46 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 
 from zoo.config import find_registry, load_settings, parse_value, settings_from_dict, with_overrides
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 from zoo.registry import load_registry
 
 console = Console(soft_wrap=True)  # long paths and messages stay on one line (grep-able)
 err_console = Console(stderr=True, soft_wrap=True)
+_python_show_warning = warnings.showwarning
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that what is running cleans up as for Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """The zoo's warnings in one line each; other libraries' as Python prints them."""
+    if issubclass(category, ZooWarning):
+        err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return args.func(args) or 0
-    except ZooError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        return 2
-    except KeyboardInterrupt:
-        err_console.print("interrupted: a started run resumes from its last checkpoint when you run it again.")
-        return 130
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", ZooWarning)
+        warnings.showwarning = _show_warning
+        try:
+            return args.func(args) or 0
+        except ZooError as exc:
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            return 2
+        except KeyboardInterrupt as exc:
+            err_console.print("interrupted: a started run resumes from its last checkpoint when you run it again.")
+            return 143 if isinstance(exc, Terminated) else 130
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="audio-zoo: one protocol, one test set, one leaderboard.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func, text in (
+        ("init", cmd_init, "write a registry.toml with the built-in defaults and every registered model here"),
         ("models", cmd_models, "list the registered models and the plugin each came from"),
         ("datasets", cmd_datasets, "list the registered data sets"),
         ("plugins", cmd_plugins, "list the plugins, where they came from, and any that failed to load"),
@@ -63,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args):
+def _settings(args, needs_registry: bool = True):
     # --dataset starts [dataset] afresh: root, id and options in the file belong to the file's data set
     overrides = {"dataset": {}} if args.dataset else {}
     for item in args.set:
@@ -80,12 +106,14 @@ def _settings(args):
     try:
         registry_file = args.registry or find_registry()
     except ZooError:
-        return settings_from_dict(with_overrides({}, overrides), Path.cwd())  # no registry.toml: the defaults
+        if needs_registry:  # work would be done with settings nobody chose, and files written where nobody looks
+            raise
+        return settings_from_dict(with_overrides({}, overrides), Path.cwd())  # listing only: the defaults
     return load_settings(registry_file, overrides)
 
 
-def _load(args):
-    settings = _settings(args)
+def _load(args, needs_registry: bool = True):
+    settings = _settings(args, needs_registry)
     return settings, load_registry(settings.plugins)
 
 
@@ -93,6 +121,18 @@ def _warn_broken(registry) -> None:
     for p in registry.plugins:
         if p.error:
             err_console.print(f"[yellow]warning:[/] plugin {p.name!r} ({p.source}) skipped: {escape(p.error)}", highlight=False, soft_wrap=True)
+
+
+def cmd_init(args) -> None:
+    from zoo.config import REGISTRY_FILE, render_registry
+    from zoo.io import write_text
+
+    target = Path(args.registry or REGISTRY_FILE)
+    if target.exists():
+        raise ZooError(f"{target} already exists: edit it, or remove it first to start afresh.")
+    _, registry = _load(args, needs_registry=False)
+    write_text(target, render_registry(sorted(registry.models)))
+    console.print(f"written: {target} (the built-in defaults; edit it, then `zoo run --all`)", highlight=False)
 
 
 def cmd_models(args) -> None:
@@ -104,7 +144,7 @@ def cmd_datasets(args) -> None:
 
 
 def _list_specs(args, kind: str) -> None:
-    _, registry = _load(args)
+    _, registry = _load(args, needs_registry=False)
     specs = registry.models if kind == "model" else registry.datasets
     flag = "pretrained" if kind == "model" else "needs_root"
     table = Table(Column(kind, no_wrap=True), "plugin", flag.replace("_", " "), "defaults", "summary",
@@ -118,7 +158,7 @@ def _list_specs(args, kind: str) -> None:
 
 
 def cmd_plugins(args) -> None:
-    _, registry = _load(args)
+    _, registry = _load(args, needs_registry=False)
     table = Table("plugin", "source", "hooks", "registers", "status", title="Plugins")
     for p in registry.plugins:
         registers = ", ".join(p.models + p.datasets)
@@ -138,12 +178,25 @@ def _prepare(settings, registry):
         def report(done, total, skipped):
             progress.update(task, completed=done, total=total, skipped=skipped)
 
-        prepared = prepare_data(settings, registry, progress=report)
+        prepared = prepare_data(settings, registry, progress=report, waiting=_say_waiting)
         n = prepared.meta["clips"]  # also when the cache was reused and nothing was decoded
         progress.update(task, completed=n, total=n, skipped=prepared.meta["skipped"])
     for item in prepared.skipped:
         err_console.print(f"[yellow]skipped:[/] {escape(item['path'])}: {escape(item['reason'])}", highlight=False, soft_wrap=True)
     return prepared
+
+
+def _say_waiting(what: str) -> None:
+    err_console.print(f"waiting: {what}; this process goes on when it is done.", highlight=False, soft_wrap=True)
+
+
+def _check_outputs(settings, *which: str) -> None:
+    """Every output folder writable, before any work (one line naming the folder when not)."""
+    from zoo.io import check_writable
+
+    names = {"cache": "feature cache", "experiments": "experiments", "leaderboard": "leaderboard"}
+    for key in which:
+        check_writable(settings.path(key), names[key], key)
 
 
 def _split(settings, prepared, fold: int = 1):
@@ -159,6 +212,7 @@ def _split(settings, prepared, fold: int = 1):
 def cmd_prepare(args) -> None:
     settings, registry = _load(args)
     _warn_broken(registry)
+    _check_outputs(settings, "cache")
     prepared = _prepare(settings, registry)
     splits = _split(settings, prepared)
     table = Table("class", "train", "val", "test", title=f"{settings.dataset.key}: cache {prepared.dir}")
@@ -172,6 +226,7 @@ def cmd_prepare(args) -> None:
 def cmd_inspect(args) -> None:
     """Per class: clips, duration, groups, sample rates, skipped and duplicate files, split sizes."""
     settings, registry = _load(args)
+    _check_outputs(settings, "cache")
     prepared = _prepare(settings, registry)
     splits = _split(settings, prepared)
     clips, usable = prepared.clips, splits.clips
@@ -193,8 +248,8 @@ def cmd_inspect(args) -> None:
         console.print(f"skipped: {item['path']}: {item['reason']}", highlight=False, soft_wrap=True)
 
 
-def cmd_run(args) -> None:
-    from zoo.runner import execute, plan_run
+def cmd_run(args) -> int:
+    from zoo.runner import RunFailed, execute, model_params, plan_run
 
     settings, registry = _load(args)
     _warn_broken(registry)
@@ -204,30 +259,40 @@ def cmd_run(args) -> None:
     if not names:
         raise ZooError("No models to run: name some (see 'zoo models') or use --all with [models.NAME] tables in registry.toml.")
     for name in names:
-        registry.model(name)  # unknown names fail before any work
+        model_params(settings, registry, name)  # unknown names and options fail before any work
+    _check_outputs(settings, "cache", "experiments", "leaderboard")
     prepared = _prepare(settings, registry)
-    results = []
+    results, failures = [], []
     for fold in range(1, settings.protocol.folds + 1):
         splits = _split(settings, prepared, fold)
         for name in names:
-            plan = plan_run(settings, registry, name, prepared, splits, fold)
             label = f"{name} (fold {fold}/{settings.protocol.folds})" if settings.protocol.folds > 1 else name
-            for note in plan.config["notes"]:
-                console.print(f"[cyan]{label}:[/] {escape(note)}", highlight=False)
-            if plan.finished and not args.force:
-                console.print(f"[dim]{label}: run {plan.run_id} already finished with this exact config; not retrained "
-                              f"(--force retrains). {escape(str(plan.run_dir))}[/]", highlight=False)
-            elif (plan.run_dir / "checkpoint.pt").is_file() and not args.force:
-                console.print(f"{label}: resuming run {plan.run_id} from its checkpoint", highlight=False)
-            metrics = _train_with_progress(plan, label, settings, registry, prepared, splits, args.force, execute)
+            try:
+                plan = plan_run(settings, registry, name, prepared, splits, fold)
+                for note in plan.config["notes"]:
+                    console.print(f"[cyan]{label}:[/] {escape(note)}", highlight=False)
+                metrics = _train_with_progress(plan, label, settings, registry, prepared, splits, args.force, execute)
+            except RunFailed as exc:
+                err_console.print(f"[bold red]failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+                failures.append((label, exc))
+                continue
             results.append((label, plan, metrics))
-    _print_results(results)
+    _print_results(results, failures)
     _refresh_leaderboard(settings)
+    if failures:
+        err_console.print(f"{len(failures)} run(s) failed (recorded in failed.json of their run folders; "
+                          "not ranked).", highlight=False, soft_wrap=True)
+        return 1
+    return 0
 
 
 def _train_with_progress(plan, label, settings, registry, prepared, splits, force, execute):
     if plan.finished and not force:
-        return execute(plan, settings, registry, prepared, splits)
+        console.print(f"[dim]{label}: run {plan.run_id} already finished with this exact config; not retrained "
+                      f"(--force retrains). {escape(str(plan.run_dir))}[/]", highlight=False)
+        return execute(plan, settings, registry, prepared, splits, waiting=_say_waiting)
+    if (plan.run_dir / "checkpoint.pt").is_file() and not force:
+        console.print(f"{label}: resuming run {plan.run_id} from its checkpoint", highlight=False)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task(f"training {label}", total=settings.protocol.epochs, info="")
@@ -236,60 +301,86 @@ def _train_with_progress(plan, label, settings, registry, prepared, splits, forc
             info = f"val loss {row['val_loss']:.3f}  val acc {row['val_accuracy']:.3f}" + ("  *" if row["best"] else "")
             progress.update(task, completed=row["epoch"], info=info)
 
-        return execute(plan, settings, registry, prepared, splits, force=force, on_epoch=on_epoch)
+        return execute(plan, settings, registry, prepared, splits, force=force, on_epoch=on_epoch,
+                       waiting=_say_waiting)
 
 
-def _print_results(results) -> None:
-    table = Table(Column("model", no_wrap=True), "run", "accuracy", "macro F1", "epochs", "train s", title="Test-split results")
+def _print_results(results, failures=()) -> None:
+    """The runs of this command, readable in 80 columns: short run ids, numbers never wrapped."""
+    table = Table(Column("model", overflow="fold"), Column("run", no_wrap=True), _number("accuracy"),
+                  _number("macro F1"), _number("epochs"), _number("train s"), title="Test-split results")
     for name, plan, m in results:
-        table.add_row(name, plan.run_id, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", str(m["epochs"]), f"{m['train_seconds']:.1f}")
+        table.add_row(name, plan.run_id[:8], f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", str(m["epochs"]),
+                      f"{m['train_seconds']:.1f}")
+    for name, exc in failures:
+        table.add_row(name, exc.run_dir.name.lstrip(".")[:8], "[red]failed[/]", "-", "-", "-")
     console.print(table)
+
+
+def _number(header: str) -> Column:
+    return Column(header, justify="right", no_wrap=True)
 
 
 def _refresh_leaderboard(settings) -> None:
-    from zoo.leaderboard import write_leaderboards
+    from zoo.leaderboard import format_metric, row_label, weights_of, write_leaderboards
 
     boards = write_leaderboards(settings.path("experiments"), settings.path("leaderboard"))
     board = next((b for b in boards if b.dataset == settings.dataset.key), None)
-    if board is None or not board.rows:
+    for item in board.damaged if board else ():
+        err_console.print(f"[yellow]warning:[/] damaged run folder, not ranked: {escape(item)}", highlight=False)
+    if board is None or not (board.rows or board.failed):
         console.print(f"No finished runs for {settings.dataset.key!r} yet: `zoo run --all`.")
         return
-    table = Table("rank", Column("model", no_wrap=True), "accuracy", "macro P", "macro R", "macro F1", "weights", "run",
-                  title=f"Leaderboard: {board.dataset}")
-    from zoo.leaderboard import COLUMNS, format_metric, row_label, weights_of
-
+    table = Table(_number("#"), Column("model", overflow="fold"), _number("accuracy"), _number("macro F1"),
+                  Column("weights", no_wrap=True), Column("run", no_wrap=True), title=f"Leaderboard: {board.dataset}")
     for rank, run in enumerate(board.rows, 1):
-        table.add_row(str(rank), row_label(run), *(format_metric(run, c) for c in COLUMNS), weights_of(run), run["run_id"])
+        table.add_row(str(rank), row_label(run), format_metric(run, "accuracy"), format_metric(run, "macro_f1"),
+                      weights_of(run, short=True), run["run_id"][:8])
+    for run in board.failed:
+        table.add_row("-", run["model"], "[red]failed[/]", "-", "-", run["run_id"][:8])
     console.print(table)
-    console.print(f"written: {settings.path('leaderboard') / (board.dataset + '.md')}", highlight=False)
+    for run in board.failed:
+        console.print(f"failed: {run['model']} ({run['run_id'][:8]}): {escape(str(run.get('error', '')))}",
+                      highlight=False, soft_wrap=True)
+    if any(weights_of(run, short=True) == "random (auto)" for run in board.rows):
+        console.print('random (auto): pretrained = "auto" found no ImageNet weights on disk.', highlight=False)
+    console.print(f"written: {settings.path('leaderboard') / (board.dataset + '.md')} (all metrics, per-class "
+                  "reports and notes)", highlight=False, soft_wrap=True)
 
 
 def cmd_leaderboard(args) -> None:
     settings = _settings(args)
+    _check_outputs(settings, "leaderboard")
     _refresh_leaderboard(settings)
 
 
 def cmd_show(args) -> None:
-    import json
+    import csv
 
-    settings = _settings(args)
+    from zoo.io import read_json
+
     run_dir = Path(args.run)
-    if not (run_dir / "metrics.json").is_file():
-        matches = sorted(settings.path("experiments").glob(f"*/*/{args.run}*/metrics.json"))
+    if not run_dir.is_dir():  # a run id, or its first characters
+        experiments = _settings(args).path("experiments")
+        matches = sorted({p.parent for p in experiments.glob(f"*/*/{args.run}*/config.json")})
         if not matches:
-            raise ZooError(f"No finished run {args.run!r} under {settings.path('experiments')}: see 'zoo leaderboard' for run ids.")
+            raise ZooError(f"No run {args.run!r} under {experiments}: see 'zoo leaderboard' for run ids.")
         if len(matches) > 1:
             raise ZooError(f"Run id {args.run!r} is ambiguous ({len(matches)} runs): give more characters.")
-        run_dir = matches[0].parent
-    m = json.loads((run_dir / "metrics.json").read_text())
+        run_dir = matches[0]
+    if not (run_dir / "metrics.json").is_file():
+        if (run_dir / "failed.json").is_file():
+            failed = read_json(run_dir / "failed.json")
+            raise ZooError(f"Run {run_dir.name} ({failed['model']}) failed: {failed['error']}")
+        raise ZooError(f"Run {run_dir} has not finished: `zoo run` resumes it.")
+    m = read_json(run_dir / "metrics.json")
     console.print(f"[bold]{m['model']}[/] on {m['dataset']}, run {m['run_id']} ({run_dir})", highlight=False)
     console.print(f"accuracy {m['accuracy']:.4f}  macro P {m['macro_precision']:.4f}  macro R {m['macro_recall']:.4f}  "
                   f"macro F1 {m['macro_f1']:.4f}  test clips {m['n_test']}  epochs {m['epochs']} (best {m['best_epoch']})")
     for note in m.get("notes", []):
         console.print(f"note: {note}", highlight=False)
-    import csv
-
-    table = Table("class", "precision", "recall", "f1", "support", title="Per-class report (test split)")
+    table = Table(Column("class", overflow="fold"), _number("precision"), _number("recall"), _number("f1"),
+                  _number("support"), title="Per-class report (test split)")
     with open(run_dir / "report.csv", newline="") as f:
         for row in csv.DictReader(f):
             table.add_row(row["class"], *(f"{float(row[k]):.4f}" for k in ("precision", "recall", "f1")), row["support"])

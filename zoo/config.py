@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import re
 import dataclasses
 import difflib
+import json
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -15,56 +17,94 @@ from zoo.errors import ZooError
 REGISTRY_FILE = "registry.toml"
 
 
+def at_least(low: float) -> dict:
+    """Field metadata: values >= low."""
+    return {"range": (low, None, False)}
+
+
+def above(low: float) -> dict:
+    """Field metadata: values > low."""
+    return {"range": (low, None, True)}
+
+
+def fraction() -> dict:
+    """Field metadata: a share strictly between 0 and 1."""
+    return {"range": (0.0, 1.0, True)}
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """How a clip becomes a log-mel spectrogram of fixed size (n_mels x frames)."""
 
-    sample_rate: int = 16000  # every clip is resampled to this rate (rate must not be a shortcut feature)
-    n_fft: int = 512
-    hop_length: int = 256
-    n_mels: int = 64
-    frames: int = 64  # the window: shorter clips are padded at the end
-    fmin: float = 0.0
-    fmax: float = 0.0  # 0 means sample_rate / 2
+    # every clip is resampled to this rate (rate must not be a shortcut feature)
+    sample_rate: int = field(default=16000, metadata=at_least(1000))
+    n_fft: int = field(default=512, metadata=at_least(16))
+    hop_length: int = field(default=256, metadata=at_least(1))
+    n_mels: int = field(default=64, metadata=at_least(1))
+    frames: int = field(default=64, metadata=at_least(2))  # the window: shorter clips are padded at the end
+    fmin: float = field(default=0.0, metadata=at_least(0))
+    fmax: float = field(default=0.0, metadata=at_least(0))  # 0 means sample_rate / 2
     # A clip about k windows long yields k evenly spaced windows (at most max_windows): all are
     # trained on, and a clip's prediction averages its windows' probabilities. 1: one centre crop.
-    max_windows: int = 8
+    max_windows: int = field(default=8, metadata=at_least(1))
 
     @property
     def samples(self) -> int:
         """Waveform length that gives exactly `frames` frames (centred STFT)."""
         return (self.frames - 1) * self.hop_length
 
+    def check(self, where: str) -> None:
+        nyquist = self.sample_rate / 2
+        if self.fmax > nyquist:
+            raise ZooError(f"{where}: fmax = {self.fmax:g} is above half the sample rate ({nyquist:g}); "
+                           "lower it, or 0 for sample_rate / 2.")
+        if self.fmin >= (self.fmax or nyquist):
+            raise ZooError(f"{where}: fmin = {self.fmin:g} must be below fmax ({self.fmax or nyquist:g}).")
+        if self.n_mels > self.n_fft // 2 + 1:
+            raise ZooError(f"{where}: n_mels = {self.n_mels} needs n_fft >= {2 * (self.n_mels - 1)} "
+                           f"(n_fft = {self.n_fft} gives {self.n_fft // 2 + 1} frequency bins); lower n_mels or raise n_fft.")
+
 
 @dataclass(frozen=True)
 class SplitConfig:
     """How a clip table without its own split is cut into train/val/test (grouped, stratified)."""
 
-    val: float = 0.15
-    test: float = 0.2
-    seed: int = 0
+    val: float = field(default=0.15, metadata=fraction())
+    test: float = field(default=0.2, metadata=fraction())
+    seed: int = field(default=0, metadata=at_least(0))
+
+    def check(self, where: str) -> None:
+        if self.val + self.test >= 1:
+            raise ZooError(f"{where}: val + test = {self.val + self.test:g} leaves nothing to train on; "
+                           "keep their sum below 1.")
 
 
 @dataclass(frozen=True)
 class Protocol:
     """The one training protocol every model is trained under."""
 
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    lr_patience: int = 2  # ReduceLROnPlateau on validation loss
-    lr_factor: float = 0.5
-    early_stop_patience: int = 5  # epochs without a better validation loss before stopping
-    seed: int = 0
-    folds: int = 1  # > 1: grouped k-fold cross-validation, one run per fold; the leaderboard shows mean +- std
-    freq_masks: int = 1  # SpecAugment masks per training example (train only)
-    freq_mask_width: int = 8
-    time_masks: int = 1
-    time_mask_width: int = 8
+    epochs: int = field(default=15, metadata=at_least(1))
+    batch_size: int = field(default=32, metadata=at_least(2))  # a batch of one is skipped (BatchNorm)
+    lr: float = field(default=0.002, metadata=above(0))
+    weight_decay: float = field(default=0.01, metadata=at_least(0))
+    lr_patience: int = field(default=2, metadata=at_least(0))  # ReduceLROnPlateau on validation loss
+    lr_factor: float = field(default=0.5, metadata=fraction())
+    # epochs without a better validation loss before stopping
+    early_stop_patience: int = field(default=5, metadata=at_least(1))
+    seed: int = field(default=0, metadata=at_least(0))
+    # > 1: grouped k-fold cross-validation, one run per fold; the leaderboard shows mean +- std
+    folds: int = field(default=1, metadata=at_least(1))
+    freq_masks: int = field(default=1, metadata=at_least(0))  # SpecAugment masks per training example
+    freq_mask_width: int = field(default=8, metadata=at_least(0))
+    time_masks: int = field(default=1, metadata=at_least(0))
+    time_mask_width: int = field(default=8, metadata=at_least(0))
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler)
     compile: bool = False  # torch.compile the model (pays a compile time up front; helps long GPU runs)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+    def check(self, where: str) -> None:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
+            raise ZooError(f"{where}: device = {self.device!r}; use auto, cpu, cuda or cuda:N.")
 
 
 @dataclass(frozen=True)
@@ -118,7 +158,8 @@ def find_registry(start: Path | None = None) -> Path:
     for folder in (start, *start.parents):
         if (folder / REGISTRY_FILE).is_file():
             return folder / REGISTRY_FILE
-    raise ZooError(f"No {REGISTRY_FILE} in {start} or its parents: run zoo from the project folder or pass --registry FILE.")
+    raise ZooError(f"No {REGISTRY_FILE} in {start} or its parents: run zoo from the project folder, pass "
+                   f"--registry FILE, or write one here with `zoo init`.")
 
 
 def load_settings(registry_file: Path, overrides: Mapping[str, Any] = ()) -> Settings:
@@ -130,6 +171,26 @@ def load_settings(registry_file: Path, overrides: Mapping[str, Any] = ()) -> Set
     except tomllib.TOMLDecodeError as exc:
         raise ZooError(f"{registry_file}: not valid TOML ({exc}); fix that line.") from None
     return settings_from_dict(with_overrides(raw, overrides), registry_file.resolve().parent, str(registry_file))
+
+
+def render_registry(models: list[str]) -> str:
+    """A registry.toml holding every setting at its built-in default, and a [models.NAME] table each."""
+    lines = ["# audio-zoo registry, written by `zoo init` with the built-in defaults: edit freely.",
+             "# Every key can be overridden on the command line: `zoo run --all --set protocol.lr=3e-4`."]
+    for section, cls in SECTIONS.items():
+        lines += ["", f"[{section}]"]
+        lines += [f"{f.name} = {_toml(f.default)}" for f in fields(cls) if f.default is not dataclasses.MISSING]
+    lines += [line for name in models for line in ("", f"[models.{name}]")]
+    lines += ["", "[plugins]", "modules = []"]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
 
 
 def with_overrides(raw: dict, overrides: Mapping[str, Any]) -> dict:
@@ -175,7 +236,26 @@ def _build(cls: type, values: Any, where: str) -> Any:
         if default is not dataclasses.MISSING and not _same_kind(default, value):
             raise ZooError(f"{where}: {key} = {value!r} should be a {type(default).__name__}.")
     values = {k: (float(v) if isinstance(names[k].default, float) else v) for k, v in values.items()}
-    return cls(**values)
+    for key, value in values.items():
+        _check_range(names[key], value, where)
+    built = cls(**values)
+    if hasattr(built, "check"):
+        built.check(where)
+    return built
+
+
+def _check_range(f: dataclasses.Field, value: Any, where: str) -> None:
+    """The range a field's metadata declares (at_least, above, fraction), said in one line when broken."""
+    if "range" not in f.metadata:
+        return
+    low, high, strict = f.metadata["range"]
+    ok = (value > low if strict else value >= low) and (high is None or value < high)
+    if not ok:
+        if high is not None:
+            wanted = f"between {low:g} and {high:g} (both excluded)"
+        else:
+            wanted = f"{'above' if strict else 'of at least'} {low:g}"
+        raise ZooError(f"{where}: {f.name} = {value!r} is out of range; use a value {wanted}.")
 
 
 def _same_kind(default: Any, value: Any) -> bool:

@@ -3,3 +3,7 @@
 
 class ZooError(Exception):
     """A problem the user can fix: the message names the thing and what to do."""
+
+
+class ZooWarning(UserWarning):
+    """Something the user should know that does not stop the work; the CLI prints it in one line."""

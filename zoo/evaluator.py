@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
 
+from zoo.errors import ZooError
 from zoo.io import write_atomic, write_csv, write_json
 
 
@@ -42,6 +43,9 @@ def clip_probabilities(window_probs: np.ndarray, clip: torch.Tensor, n_clips: in
 
 def evaluate(probs: np.ndarray, y: np.ndarray, classes: list[str], paths: list[str]) -> Evaluation:
     """Metrics of test-set probabilities against the true class indices."""
+    if not np.isfinite(probs).all():
+        raise ZooError("the model's test-split probabilities are not finite (NaN or Inf): it is not ranked; "
+                       "check the model for unstable layers")
     pred = probs.argmax(1)
     labels = list(range(len(classes)))
     p, r, f1, _ = precision_recall_fscore_support(y, pred, labels=labels, average="macro", zero_division=0)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.io import write_text
+from zoo.io import locked, sweep_temporaries, write_text
 
 COLUMNS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
 
@@ -18,25 +19,63 @@ class Board:
     dataset: str
     rows: list[dict]  # ranked, one per model: the latest finished run on the current data and protocol
     unranked: int  # finished runs left out: older runs of a model, or other data/protocol
+    failed: list[dict] = field(default_factory=list)  # runs that failed (model, run_id, error, run_dir): never ranked
+    damaged: list[str] = field(default_factory=list)  # run files that could not be read, with why
 
 
-def read_runs(experiments: Path, dataset: str) -> list[dict]:
-    """Every finished run of `dataset`: its metrics.json and config.json merged into one record."""
-    runs = []
-    for metrics_file in sorted((Path(experiments) / dataset).glob("*/*/metrics.json")):
-        run_dir = metrics_file.parent
+def read_runs(experiments: Path, dataset: str) -> tuple[list[dict], list[dict], list[str]]:
+    """Every run folder of `dataset`: (finished runs, failed runs, damaged files). A finished run is its
+    metrics.json and config.json merged into one record; one with non-finite metrics counts as failed.
+    Hidden folders (a retrain in progress) are not runs yet."""
+    finished, failed, damaged = [], [], []
+    for run_dir in sorted((Path(experiments) / dataset).glob("*/*/")):
+        if run_dir.name.startswith(".") or not (run_dir / "config.json").is_file():
+            continue
         try:
-            metrics = json.loads(metrics_file.read_text())
             config = json.loads((run_dir / "config.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            continue  # half-written or foreign folder: not a finished run
-        runs.append({**metrics, "config": config, "run_dir": run_dir})
-    return runs
+            if (run_dir / "metrics.json").is_file():
+                record = {**json.loads((run_dir / "metrics.json").read_text()), "config": config, "run_dir": run_dir}
+                if all(math.isfinite(record[c]) for c in COLUMNS):
+                    finished.append(record)
+                    continue
+                record["error"] = "its metrics are not finite"
+            elif (run_dir / "failed.json").is_file():
+                record = {**json.loads((run_dir / "failed.json").read_text()), "config": config, "run_dir": run_dir}
+            else:
+                continue  # being trained, or interrupted: it resumes
+            failed.append(record)
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            damaged.append(f"{run_dir}: {type(exc).__name__} ({' '.join(str(exc).split())[:80]})")
+    return finished, failed, damaged
 
 
 def _key(config: dict, drop: tuple[str, ...]) -> str:
     kept = {k: v for k, v in config.items() if k not in drop}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def build_board(experiments: Path, dataset: str) -> Board:
+    """Rank by accuracy, then macro-F1: per model, the latest configuration on the newest data and protocol
+    (its k folds aggregated as mean +- std when cross-validated). Failed runs on that data and protocol are
+    listed apart, unless their model finished a run since."""
+    runs, failed, damaged = read_runs(experiments, dataset)
+    if not runs and not failed:
+        return Board(dataset, [], 0, [], damaged)
+    newest_run = max(runs + failed, key=lambda r: r.get("finished_at") or r.get("failed_at", ""))
+    current = _fairness_key(newest_run)
+    families: dict[str, dict[int, dict]] = {}  # configuration (less fold) -> fold index -> latest run
+    newest: dict[str, tuple[str, str]] = {}  # model -> (finished_at, configuration)
+    for run in sorted(runs, key=lambda r: r.get("finished_at", "")):
+        if _fairness_key(run) != current:
+            continue
+        family = _key(run["config"], ("fold", "split", "run_id", "environment"))  # the folds of one configuration
+        families.setdefault(family, {})[(run.get("fold") or {}).get("index", 1)] = run
+        newest[run["model"]] = (run.get("finished_at", ""), family)
+    rows = [_aggregate(list(families[family].values())) for _, family in newest.values()]
+    rows.sort(key=lambda r: (-r["accuracy"], -r["macro_f1"], r["model"]))
+    failed = [f for f in failed if _fairness_key(f) == current
+              and f.get("failed_at", "") > newest.get(f["model"], ("", ""))[0]]
+    return Board(dataset, rows, len(runs) - sum(r["folds_done"] for r in rows), failed, damaged)
 
 
 def _fairness_key(run: dict) -> str:
@@ -60,27 +99,7 @@ def _aggregate(runs: list[dict]) -> dict:
     return row
 
 
-def build_board(experiments: Path, dataset: str) -> Board:
-    """Rank by accuracy, then macro-F1: per model, the latest configuration on the newest data and protocol
-    (its k folds aggregated as mean +- std when cross-validated)."""
-    runs = read_runs(experiments, dataset)
-    if not runs:
-        return Board(dataset, [], 0)
-    current = _fairness_key(max(runs, key=lambda r: r.get("finished_at", "")))
-    families: dict[str, dict[int, dict]] = {}  # configuration (less fold) -> fold index -> latest run
-    newest: dict[str, tuple[str, str]] = {}  # model -> (finished_at, configuration)
-    for run in sorted(runs, key=lambda r: r.get("finished_at", "")):
-        if _fairness_key(run) != current:
-            continue
-        family = _key(run["config"], ("fold", "split", "run_id", "environment"))  # the folds of one configuration
-        families.setdefault(family, {})[(run.get("fold") or {}).get("index", 1)] = run
-        newest[run["model"]] = (run.get("finished_at", ""), family)
-    rows = [_aggregate(list(families[family].values())) for _, family in newest.values()]
-    rows.sort(key=lambda r: (-r["accuracy"], -r["macro_f1"], r["model"]))
-    return Board(dataset, rows, len(runs) - sum(r["folds_done"] for r in rows))
-
-
-def weights_of(run: dict) -> str:
+def weights_of(run: dict, short: bool = False) -> str:
     """How the model started: ImageNet weights, random init (said when "auto" fell back), or "-"."""
     params = run["config"]["model"]["params"]
     if "pretrained" not in params:
@@ -88,7 +107,9 @@ def weights_of(run: dict) -> str:
     if params["pretrained"] is True:
         return "ImageNet"
     fell_back = any('"auto"' in note for note in run["config"]["notes"])
-    return "random (auto: no weights on disk)" if fell_back else "random"
+    if fell_back:
+        return "random (auto)" if short else "random (auto: no weights on disk)"
+    return "random"
 
 
 def row_label(row: dict) -> str:
@@ -106,7 +127,7 @@ def format_metric(row: dict, column: str) -> str:
 def render_markdown(board: Board, leaderboard_dir: Path) -> str:
     lines = [f"# Leaderboard: {board.dataset}", ""]
     if not board.rows:
-        return "\n".join(lines + ["No finished runs yet: `zoo run --all`.", ""])
+        return "\n".join(lines + ["No finished runs yet: `zoo run --all`."] + _problems_markdown(board, leaderboard_dir)) + "\n"
     first = board.rows[0]["config"]
     p = first["protocol"]
     lines += [
@@ -130,7 +151,21 @@ def render_markdown(board: Board, leaderboard_dir: Path) -> str:
         lines += ["", "Notes:", *notes]
     if board.unranked:
         lines += ["", f"{board.unranked} other finished run(s) are not ranked: older runs of a model, or runs on other data or another protocol."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _problems_markdown(board, leaderboard_dir)) + "\n"
+
+
+def _problems_markdown(board: Board, leaderboard_dir: Path) -> list[str]:
+    lines = []
+    if board.failed:
+        lines += ["", "## Failed (not ranked)", "", "| model | run | error |", "|---|---|---|"]
+        for run in board.failed:
+            link = Path(os.path.relpath(run["run_dir"], leaderboard_dir)).as_posix()
+            error = str(run.get("error", "")).replace("|", "\\|")
+            lines.append(f"| {run['model']} | [{run['run_id']}]({link}/) | {error} |")
+    if board.damaged:
+        lines += ["", "## Damaged run folders (not ranked; rerun `zoo run` to retrain them)", ""]
+        lines += [f"- {item}" for item in board.damaged]
+    return lines
 
 
 def render_csv(board: Board) -> str:
@@ -150,16 +185,20 @@ def render_csv(board: Board) -> str:
 
 def write_leaderboards(experiments: Path, leaderboard_dir: Path) -> list[Board]:
     """Rewrite leaderboard/<dataset>.md and .csv for every data set under experiments/, and the index
-    leaderboard/README.md, reading each run folder once."""
+    leaderboard/README.md, reading each run folder once; under the leaderboard's lock."""
     experiments, leaderboard_dir = Path(experiments), Path(leaderboard_dir)
-    names = sorted(d.name for d in experiments.iterdir() if d.is_dir()) if experiments.is_dir() else []
-    boards = [build_board(experiments, name) for name in names]
-    index = ["# Leaderboards", "", "| data set | models | best | accuracy |", "|---|---:|---|---:|"]
-    for board in boards:
-        write_text(leaderboard_dir / f"{board.dataset}.md", render_markdown(board, leaderboard_dir))
-        write_text(leaderboard_dir / f"{board.dataset}.csv", render_csv(board))
-        if board.rows:
-            best = board.rows[0]
-            index.append(f"| [{board.dataset}]({board.dataset}.md) | {len(board.rows)} | {best['model']} | {best['accuracy']:.4f} |")
-    write_text(leaderboard_dir / "README.md", "\n".join(index) + "\n")
+    names = sorted(d.name for d in experiments.iterdir() if d.is_dir() and not d.name.startswith(".")) \
+        if experiments.is_dir() else []
+    with locked(leaderboard_dir / ".lock"):
+        sweep_temporaries(leaderboard_dir)
+        boards = [build_board(experiments, name) for name in names]
+        index = ["# Leaderboards", "", "| data set | models | best | accuracy | failed |", "|---|---:|---|---:|---:|"]
+        for board in boards:
+            write_text(leaderboard_dir / f"{board.dataset}.md", render_markdown(board, leaderboard_dir))
+            write_text(leaderboard_dir / f"{board.dataset}.csv", render_csv(board))
+            if board.rows:
+                best = board.rows[0]
+                index.append(f"| [{board.dataset}]({board.dataset}.md) | {len(board.rows)} | {best['model']} | "
+                             f"{best['accuracy']:.4f} | {len(board.failed)} |")
+        write_text(leaderboard_dir / "README.md", "\n".join(index) + "\n")
     return boards

@@ -6,17 +6,19 @@ import hashlib
 import json
 import platform
 import shutil
-import time
+import traceback
+import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from zoo.config import Settings, settings_dict
-from zoo.errors import ZooError
-from zoo.io import write_csv, write_json
+from zoo.errors import ZooError, ZooWarning
+from zoo.io import locked, read_json, sweep_temporaries, write_csv, write_json
 from zoo.registry import Registry
 
+Waiting = Callable[[str], None]  # told what another zoo process is doing while this one waits for it
 RUN_FILES = ("config.json", "history.csv", "metrics.json", "report.csv", "predictions.csv",
              "misclassified.csv", "confusion.png", "curves.png", "checkpoint.pt", "splits.csv")
 
@@ -51,13 +53,15 @@ def load_clip_table(settings: Settings, registry: Registry):
     return check_clip_table(table, f"data set {spec.name!r} at {root}")
 
 
-def prepare_data(settings: Settings, registry: Registry, progress=None):
-    """Build (or reuse) the feature cache of the active data set."""
+def prepare_data(settings: Settings, registry: Registry, progress=None, waiting: Waiting | None = None):
+    """Build (or reuse) the feature cache of the active data set, under the cache's lock: concurrent zoo
+    processes prepare it once (a generated data set is written once too), the others wait and reuse it."""
     from zoo.data.cache import prepare
 
-    table = load_clip_table(settings, registry)
-    cache_root = settings.path("cache") / "features" / settings.dataset.key
-    return prepare(table, settings.features, cache_root, progress=progress)
+    with locked(settings.path("cache") / "prepare.lock", waiting and (lambda: waiting("preparing the data"))):
+        table = load_clip_table(settings, registry)
+        cache_root = settings.path("cache") / "features" / settings.dataset.key
+        return prepare(table, settings.features, cache_root, progress=progress)
 
 
 def split_data(settings: Settings, prepared, fold: int = 1):
@@ -65,6 +69,15 @@ def split_data(settings: Settings, prepared, fold: int = 1):
     from zoo.data.splits import plan_splits
 
     return plan_splits(prepared.clips, settings.splits, settings.dataset.duplicates, settings.protocol.folds, fold)
+
+
+class RunFailed(ZooError):
+    """A run that could not finish (its model failed to build, its loss diverged...). It is recorded in
+    failed.json of its folder and never ranked; the other runs go on."""
+
+    def __init__(self, message: str, run_dir: Path):
+        super().__init__(message)
+        self.run_dir = run_dir
 
 
 @dataclass
@@ -79,18 +92,37 @@ class RunPlan:
     def finished(self) -> bool:
         return (self.run_dir / "metrics.json").is_file()
 
+    @property
+    def staging(self) -> Path:
+        """Where a finished run is retrained (--force) until the new one is complete and replaces it."""
+        return self.run_dir.with_name(f".{self.run_id}.new")
+
+    @property
+    def replaced(self) -> Path:
+        """Where the old finished run stands for the moment of the swap."""
+        return self.run_dir.with_name(f".{self.run_id}.old")
+
+
+def model_params(settings: Settings, registry: Registry, model: str) -> dict:
+    """The params a model runs with: its defaults under [models.NAME]; unknown options are errors. Cheap:
+    call it for every model before any work, so that a typo does not wait for a cache to be built."""
+    spec = registry.model(model)
+    return _merge(spec.defaults, settings.models.get(model, {}), f"[models.{model}]")
+
 
 def plan_run(settings: Settings, registry: Registry, model: str, prepared, splits, fold: int = 1) -> RunPlan:
-    """Everything that makes the run, and its id: a hash of config.json less its `environment`."""
+    """Everything that makes the run, and its id: a hash of config.json less its `environment` (versions,
+    device, where the data lives), so that the same data and settings elsewhere give the same id."""
     spec = registry.model(model)
-    params = _merge(spec.defaults, settings.models.get(model, {}), f"[models.{model}]")
+    params = model_params(settings, registry, model)
     notes: list[str] = []
     if spec.resolve:
         params, notes = spec.resolve(params)
+    dataset = {k: v for k, v in settings_dict(settings.dataset).items() if k != "root"}
     config = {
         "model": {"name": model, "plugin": registry.plugin_of("model", model), "params": params},
-        "dataset": {**settings_dict(settings.dataset), "key": settings.dataset.key,
-                    "fingerprint": prepared.fingerprint, "classes": splits.classes},
+        "dataset": {**dataset, "key": settings.dataset.key, "fingerprint": prepared.fingerprint,
+                    "classes": splits.classes},
         "split": {"sizes": {k: int(v) for k, v in splits.clips["split"].value_counts().items()},
                   "warnings": splits.warnings},
         "features": prepared.meta["features"],
@@ -108,49 +140,93 @@ def plan_run(settings: Settings, registry: Registry, model: str, prepared, split
 
 
 def execute(plan: RunPlan, settings: Settings, registry: Registry, prepared, splits, force: bool = False,
-            on_epoch: Callable[[dict], None] | None = None) -> dict:
-    """Train and evaluate one planned run; resumes from its checkpoint when one is there."""
+            on_epoch: Callable[[dict], None] | None = None, waiting: Waiting | None = None) -> dict:
+    """Train and evaluate one planned run under its lock, and return its metrics. An unfinished run resumes
+    from its checkpoint; a finished one is returned as it is, or (force) retrained beside it and replaced
+    only once the new one is complete. A run that fails is recorded (failed.json) and raises RunFailed."""
+    lock = plan.run_dir.parents[2] / ".locks" / f"{plan.run_id}.lock"  # not beside the run: nothing to list
+    with locked(lock, waiting and (lambda: waiting(f"run {plan.run_id} is being trained by another zoo process"))):
+        _recover(plan)
+        if plan.finished and not force:
+            try:
+                return read_json(plan.run_dir / "metrics.json")
+            except ZooError as exc:
+                warnings.warn(ZooWarning(f"{exc} Retraining run {plan.run_id}."))
+                (plan.run_dir / "metrics.json").unlink()
+        work = plan.staging if plan.finished else plan.run_dir
+        if force:  # from scratch; when the run is finished, `work` is beside it, which is replaced below
+            shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True, exist_ok=True)
+        sweep_temporaries(work)
+        (work / "failed.json").unlink(missing_ok=True)
+        try:
+            _train_and_evaluate(plan, work, settings, registry, prepared, splits, on_epoch)
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
+            write_json(work / "failed.json", {
+                "model": plan.model, "run_id": plan.run_id, "dataset": settings.dataset.key,
+                "fold": plan.config.get("fold"), "error": " ".join(message.split()),
+                "traceback": None if isinstance(exc, ZooError) else traceback.format_exc(),
+                "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            })
+            kept = " (the finished run is kept)" if work == plan.staging else ""
+            raise RunFailed(f"{plan.model}: run {plan.run_id} failed{kept}: {' '.join(message.split())}", work) from exc
+        if work == plan.staging:
+            plan.run_dir.rename(plan.replaced)  # a kill between these renames is undone by _recover
+            work.rename(plan.run_dir)
+            shutil.rmtree(plan.replaced)
+        return read_json(plan.run_dir / "metrics.json")
+
+
+def _recover(plan: RunPlan) -> None:
+    """Finish or undo a swap that a killed process left half done (see execute)."""
+    if not plan.run_dir.exists():
+        if (plan.staging / "metrics.json").is_file():
+            plan.staging.rename(plan.run_dir)
+        elif plan.replaced.exists():
+            plan.replaced.rename(plan.run_dir)
+    if plan.replaced.exists() and plan.finished:
+        shutil.rmtree(plan.replaced)
+
+
+def _train_and_evaluate(plan: RunPlan, work: Path, settings: Settings, registry: Registry, prepared, splits,
+                        on_epoch: Callable[[dict], None] | None) -> None:
+    """Train in `work` (resuming from its checkpoint), evaluate on the test split, write the run files."""
     import torch
 
     from zoo.data.cache import bin_stats
     from zoo.evaluator import clip_probabilities, evaluate, predict, write_evaluation
     from zoo.trainer import TrainData, Trainer
 
-    if plan.finished and not force:
-        return json.loads((plan.run_dir / "metrics.json").read_text())
-    if force and plan.run_dir.exists():
-        shutil.rmtree(plan.run_dir)
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
     config = {**plan.config, "run_id": plan.run_id, "environment": _environment(settings)}
-    write_json(plan.run_dir / "config.json", config)
-
+    write_json(work / "config.json", config)
     classes = splits.classes
     train, val, test = (prepared.split(splits, s) for s in ("train", "val", "test"))
     mean, std = bin_stats(train.x)  # per mel bin, train windows only
     torch.manual_seed(settings.protocol.seed)
     model = _build(registry, plan, len(classes), settings)
     data = TrainData(train.x, train.y, val.x, val.y, len(classes), mean, std)
-    trainer = Trainer(settings.protocol, checkpoint=plan.run_dir / "checkpoint.pt", on_epoch=on_epoch)
-    start = time.perf_counter()
+    trainer = Trainer(settings.protocol, checkpoint=work / "checkpoint.pt", on_epoch=on_epoch)
     history = trainer.fit(model, data)
-    seconds = time.perf_counter() - start
-    _write_history(plan.run_dir / "history.csv", history)
+    _write_history(work / "history.csv", history)
 
     window_probs = predict(model, test.x, trainer.device, mean, std)
     ev = evaluate(clip_probabilities(window_probs, test.clip, len(test.paths)), test.clip_y.numpy(), classes, test.paths)
-    write_csv(plan.run_dir / "splits.csv", splits.clips[["path", "label", "group", "split"]])
+    write_csv(work / "splits.csv", splits.clips[["path", "label", "group", "split"]])
+    if len(splits.duplicates):
+        write_csv(work / "duplicates.csv", splits.duplicates)
     if prepared.skipped:
         import pandas as pd
 
-        write_csv(plan.run_dir / "skipped.csv", pd.DataFrame(prepared.skipped))
-    best = min(history, key=lambda r: r["val_loss"]) if history else {"epoch": 0}
-    write_evaluation(plan.run_dir, ev, history, extra={
+        write_csv(work / "skipped.csv", pd.DataFrame(prepared.skipped))
+    best = min(history, key=lambda r: r["val_loss"])
+    write_evaluation(work, ev, history, extra={
         "model": plan.model, "run_id": plan.run_id, "dataset": settings.dataset.key, "fold": plan.config.get("fold"),
-        "epochs": len(history), "best_epoch": best["epoch"], "train_seconds": round(seconds, 2),
+        "epochs": len(history), "best_epoch": best["epoch"],
+        "train_seconds": round(sum(r["seconds"] for r in history), 2),  # every epoch, resumed ones too
         "device": str(trainer.device), "notes": plan.config["notes"],
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
-    return json.loads((plan.run_dir / "metrics.json").read_text())
 
 
 def _build(registry: Registry, plan: RunPlan, num_classes: int, settings: Settings):
@@ -205,4 +281,5 @@ def _environment(settings: Settings) -> dict:
     except ImportError:
         pass
     dtype = autocast_dtype(device, settings.protocol.amp)
-    return {**versions, "device": str(device), "precision": str(dtype or torch.float32).replace("torch.", "")}
+    return {**versions, "device": str(device), "precision": str(dtype or torch.float32).replace("torch.", ""),
+            "data_root": str(settings.data_root or "")}

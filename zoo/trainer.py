@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +15,14 @@ import torchaudio
 from torch import nn
 
 from zoo.config import Protocol
+from zoo.errors import ZooError, ZooWarning
 from zoo.io import write_atomic
 
 EpochCallback = Callable[[dict], None]
+
+
+class Diverged(ZooError):
+    """The loss became NaN or infinite: the run stops as failed, with the epoch."""
 
 
 @dataclass
@@ -124,8 +131,8 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=p.lr_factor, patience=p.lr_patience)
         scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         state = {"epoch": 0, "best_loss": float("inf"), "best_state": None, "bad_epochs": 0, "history": []}
-        if self.checkpoint and self.checkpoint.is_file():
-            saved = torch.load(self.checkpoint, map_location=device, weights_only=False)
+        saved = self._resume_state()
+        if saved is not None:
             model.load_state_dict(saved["model"])
             if saved.get("finished"):  # stopped after training, before evaluation: nothing to redo
                 return saved["history"]
@@ -159,6 +166,10 @@ class Trainer:
             train_loss = total.item() / max(1, seen)  # .item() waits for the device: the time below is real
             train_seconds = time.perf_counter() - start
             val_loss, val_acc = self.validate(forward, criterion, val)
+            if not math.isfinite(train_loss) or not math.isfinite(val_loss):
+                raise Diverged(f"the {'training' if not math.isfinite(train_loss) else 'validation'} loss is "
+                               f"{train_loss if not math.isfinite(train_loss) else val_loss} at epoch {epoch}: "
+                               "lower protocol.lr, or check the model for unstable layers")
             scheduler.step(val_loss)
             improved = val_loss < state["best_loss"] - 1e-4
             if improved:
@@ -205,6 +216,19 @@ class Trainer:
             weight_sum += w.sum().item()
             correct += (logits.argmax(1) == yb).sum().item()
         return loss_sum / weight_sum, correct / len(data)
+
+    def _resume_state(self) -> dict | None:
+        """The saved state to resume from, or None: no checkpoint, or a damaged one (said, then removed)."""
+        if not (self.checkpoint and self.checkpoint.is_file()):
+            return None
+        try:
+            return torch.load(self.checkpoint, map_location=self.device, weights_only=False)
+        except Exception as exc:  # truncated or garbled: torch raises RuntimeError, EOFError, UnpicklingError...
+            reason = " ".join(str(exc).split())[:120]
+            warnings.warn(ZooWarning(f"{self.checkpoint} is damaged ({type(exc).__name__}: {reason}); "
+                                     "training this run from the start."))
+            self.checkpoint.unlink()
+            return None
 
     def _save(self, payload: dict) -> None:
         write_atomic(self.checkpoint, lambda f: torch.save(payload, f))

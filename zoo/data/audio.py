@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import re
+import struct
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,29 +36,57 @@ class Decoded:
 def read_clip(path: str | Path) -> Decoded:
     """Read `path` once (bytes hashed, then decoded by soundfile) and mix it to mono, at its own rate.
 
-    Raises DecodeError (with a short reason) for missing, empty, undecodable, NaN/Inf or silent files.
-    Only C code runs for long here (file read, md5, libsndfile, numpy), so threads decode in parallel.
+    Raises DecodeError (with a short reason) for missing, empty, truncated, undecodable, NaN/Inf or silent
+    files. Only C code runs for long here (file read, md5, libsndfile, numpy), so threads decode in parallel.
     """
+    path = Path(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = path.read_bytes()
     except FileNotFoundError:
+        if path.is_symlink():
+            raise DecodeError(f"broken symbolic link (to {os.readlink(path)}, which does not exist)") from None
         raise DecodeError("file not found") from None
     except OSError as exc:
         raise DecodeError(f"cannot read: {exc.strerror}") from None
     if not raw:
         raise DecodeError("empty file (0 bytes)")
     try:
-        data, rate = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)
+        with sf.SoundFile(io.BytesIO(raw)) as f:
+            promised, rate = f.frames, f.samplerate
+            data = f.read(dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for bad files
-        raise DecodeError(f"cannot decode: {' '.join(str(exc).split())}") from None
+        reason = re.sub(r"Error opening <_io\.BytesIO object at 0x[0-9a-f]+>: ", "", " ".join(str(exc).split()))
+        raise DecodeError(f"cannot decode: {reason}") from None
     if data.shape[0] == 0:
         raise DecodeError("no audio frames")
+    promised = max(promised, _wav_data_frames(raw, data.shape[1]) or 0)
+    if data.shape[0] < 0.99 * promised:  # a few frames short (an encoder's padding) is no loss
+        raise DecodeError(f"truncated: the header promises {promised / rate:.3f} s, the file holds "
+                          f"{data.shape[0] / rate:.3f} s")
     if not np.isfinite(data).all():
         raise DecodeError("contains NaN or Inf samples")
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.abs(wave).max() > 0:
         raise DecodeError("silent (all samples are zero)")
     return Decoded(np.ascontiguousarray(wave), rate, data.shape[1], hashlib.md5(raw).hexdigest())
+
+
+def _wav_data_frames(raw: bytes, channels: int) -> int | None:
+    """The frames a RIFF/WAVE header's data chunk promises (libsndfile quietly reads what is there
+    instead), or None when it is not a WAV or streams with an unknown length."""
+    if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        return None
+    offset, bits = 12, 0
+    while offset + 8 <= len(raw):
+        chunk, size = raw[offset:offset + 4], struct.unpack("<I", raw[offset + 4:offset + 8])[0]
+        if chunk == b"fmt " and offset + 24 <= len(raw):
+            bits = struct.unpack("<H", raw[offset + 22:offset + 24])[0]
+        if chunk == b"data":
+            if size in (0, 0xFFFFFFFF) or not bits:
+                return None
+            return size // (channels * -(-bits // 8))
+        offset += 8 + size + (size & 1)
+    return None
 
 
 def resample(waves: torch.Tensor, rate: int, target: int) -> torch.Tensor:

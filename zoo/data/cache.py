@@ -4,10 +4,14 @@ fingerprint of the clip table and the FeatureConfig (splits are cheap index sets
 from __future__ import annotations
 
 import hashlib
+import ctypes
 import json
 import os
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+import shutil
+import signal
+import warnings
+from multiprocessing.pool import ThreadPool
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,7 +23,8 @@ import torch
 from zoo.config import FeatureConfig
 from zoo.data.audio import Decoded, DecodeError, fit_length, read_clip, resample, source_windows
 from zoo.data.features import LogMel
-from zoo.io import write_atomic, write_json
+from zoo.errors import ZooWarning
+from zoo.io import read_json, sweep_temporaries, write_atomic, write_json
 
 CHUNK = 128  # clips decoded and turned into features at a time: memory is bounded by the output
 Progress = Callable[[int, int, int], None]  # (clips done, clips in all, clips skipped)
@@ -93,7 +98,31 @@ class Prepared:
 
     @property
     def fingerprint(self) -> str:
-        return self.meta["fingerprint"]
+        """The data fingerprint: what the data is (see data_fingerprint), not where it lives."""
+        return self.meta["data_fingerprint"]
+
+    def damage(self) -> str | None:
+        """Why this cache cannot be used (a file missing, truncated or unreadable), or None when whole."""
+        meta = self.meta
+        try:
+            if meta.get("features_bytes") != (self.dir / "features.pt").stat().st_size:
+                return "features.pt has another size than when it was written (truncated or replaced)"
+            if len(self.clips) != meta["clips"]:
+                return f"clips.csv has {len(self.clips)} clips, not {meta['clips']}"
+            x, clip = self.tensors["x"], self.tensors["clip"]
+            f = meta["features"]
+            if tuple(x.shape) != (meta["windows"], 1, f["n_mels"], f["frames"]) or len(clip) != len(x):
+                return f"features.pt holds {tuple(x.shape)} windows, not what meta.json says"
+        except (OSError, KeyError, RuntimeError, ValueError, pd.errors.ParserError) as exc:
+            return f"cannot read it ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+        return None
+
+    def recovered(self) -> str | None:
+        """Whether a clip skipped when the cache was built can be read now (e.g. its permissions fixed)."""
+        for item in self.skipped:
+            if isinstance(_load(item["path"]), Decoded):
+                return f"{item['path']} was skipped ({item['reason']}) but reads now"
+        return None
 
     @cached_property
     def clips(self) -> pd.DataFrame:
@@ -134,17 +163,29 @@ def _load(path: str) -> Decoded | DecodeError:
         return exc
 
 
+def _die_with_parent() -> None:
+    """In a decoding process: die when the zoo process dies (even by kill -9), and leave Ctrl-C and
+    SIGTERM to it (it terminates the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
+
+
 def _decoder_pool():
     """Processes decode where fork is available (no GIL between them: only numpy and libsndfile run in
-    them, never torch); threads elsewhere."""
+    them, never torch); threads elsewhere. Leaving the `with` block terminates the processes."""
     workers = os.cpu_count() or 1
     if "fork" in multiprocessing.get_all_start_methods():
-        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
-    return ThreadPoolExecutor(max_workers=workers)
+        return multiprocessing.get_context("fork").Pool(workers, initializer=_die_with_parent)
+    return ThreadPool(workers)
 
 
-def fingerprint(table: pd.DataFrame, features: FeatureConfig) -> str:
-    """Hash of the clip table (with each file's size and mtime) and the FeatureConfig."""
+def cache_key(table: pd.DataFrame, features: FeatureConfig) -> str:
+    """Where the cache of this clip table and FeatureConfig lives: a cheap hash of the table (with each
+    file's size and mtime) and the FeatureConfig. Not the data fingerprint (see data_fingerprint)."""
     h = hashlib.sha256()
     h.update(json.dumps(asdict(features), sort_keys=True).encode())
     columns = [c for c in TABLE_COLUMNS if c in table.columns]
@@ -159,29 +200,62 @@ def fingerprint(table: pd.DataFrame, features: FeatureConfig) -> str:
     return h.hexdigest()[:16]
 
 
-def prepare(table: pd.DataFrame, features: FeatureConfig, cache_root: Path, progress: Progress | None = None) -> Prepared:
-    """The cache for this clip table and FeatureConfig: reused when its fingerprint matches, else built.
+def data_fingerprint(clips: pd.DataFrame) -> str:
+    """What the data is, not where it lives: each usable file's md5 with its label, its split and fold
+    when the data set gives them, and which files share a group (group names and paths left out)."""
+    usable = clips[clips["md5"] != ""]
+    members = usable.groupby("group")["md5"].agg(lambda m: hashlib.sha256(" ".join(sorted(m)).encode()).hexdigest())
+    columns = [c for c in ("split", "fold") if c in usable.columns]
+    rows = sorted(zip(usable["md5"], usable["label"], usable["group"].map(members),
+                      *(usable[c].astype(str) for c in columns)))
+    h = hashlib.sha256(repr(columns).encode())
+    for row in rows:
+        h.update(("\t".join(row) + "\n").encode())
+    return h.hexdigest()[:16]
 
-    Clips are decoded by a pool of processes, one chunk ahead, while this process turns the previous chunk
-    into log-mel windows in batches. Unusable clips are kept in clips.csv with the reason.
+
+def prepare(table: pd.DataFrame, features: FeatureConfig, cache_root: Path, progress: Progress | None = None) -> Prepared:
+    """The cache for this clip table and FeatureConfig: reused when its key matches and it is whole, else
+    built. Call it under the lock of `cache_root` (zoo.runner.prepare_data does).
+
+    A damaged cache (a truncated features.pt, say) is rebuilt, and so is one whose skipped clips now decode
+    (a file whose permissions were fixed): a skip is never cached for good. Clips are decoded by a pool of
+    processes, one chunk ahead, while this process turns the previous chunk into log-mel windows in
+    batches. Unusable clips are kept in clips.csv with the reason.
     """
-    key = fingerprint(table, features)
-    folder = Path(cache_root) / key
+    folder = Path(cache_root) / cache_key(table, features)
     if (folder / "meta.json").is_file():
-        return Prepared(folder, json.loads((folder / "meta.json").read_text()))
+        prepared = Prepared(folder, read_json(folder / "meta.json"))
+        if (problem := prepared.damage() or prepared.recovered()) is None:
+            return prepared
+        warnings.warn(ZooWarning(f"feature cache {folder}: {problem}; rebuilding it."))
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(folder)
+    clips, x, owners = _build(table, features, progress)
+    write_atomic(folder / "features.pt", lambda f: torch.save({"x": x, "clip": owners}, f))
+    write_atomic(folder / "clips.csv", lambda f: f.write(clips.to_csv(index=False).encode()))
+    meta = {"cache_key": folder.name, "data_fingerprint": data_fingerprint(clips), "features": asdict(features),
+            "clips": len(clips), "windows": len(x), "skipped": int((clips["reason"] != "").sum()),
+            "features_bytes": (folder / "features.pt").stat().st_size}
+    write_json(folder / "meta.json", meta)  # written last: its presence marks a complete cache
+    return Prepared(folder, meta)
+
+
+def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | None):
+    """Decode every clip of `table`: (clips with what decoding found, windows x, owner row of each window)."""
     logmel = LogMel(features)
     table = table[[c for c in TABLE_COLUMNS if c in table.columns]].reset_index(drop=True)
     info: list[dict] = []
     xs, owners = [], []
     skipped = 0
-
     chunks = [table["path"].iloc[i:i + CHUNK].tolist() for i in range(0, len(table), CHUNK)]
-    with _decoder_pool() as pool:
-        pending = pool.map(_load, chunks[0], chunksize=8) if chunks else []
+    with _decoder_pool() as pool:  # leaving the block (an error, Ctrl-C, SIGTERM) terminates the decoders
+        pending = pool.map_async(_load, chunks[0], chunksize=8) if chunks else None
         for number, chunk in enumerate(chunks):
-            results = list(pending)
+            results = pending.get()
             if number + 1 < len(chunks):  # decode the next chunk while this one becomes features
-                pending = pool.map(_load, chunks[number + 1], chunksize=8)
+                pending = pool.map_async(_load, chunks[number + 1], chunksize=8)
             by_rate: dict[int, list] = {}
             for row, clip in enumerate(results, number * CHUNK):
                 if isinstance(clip, DecodeError):
@@ -199,14 +273,8 @@ def prepare(table: pd.DataFrame, features: FeatureConfig, cache_root: Path, prog
                 owners += [row for row, cut in items for _ in range(len(cut))]
             if progress:
                 progress(min((number + 1) * CHUNK, len(table)), len(table), skipped)
-
     clips = pd.concat([table, pd.DataFrame(info, index=table.index)], axis=1)
     for column, empty in (("sample_rate", 0), ("channels", 0), ("duration_s", 0.0), ("md5", "")):
         clips[column] = clips[column].fillna(empty).astype(type(empty)) if column in clips else empty
-    folder.mkdir(parents=True, exist_ok=True)
     x = torch.cat(xs) if xs else torch.empty(0, 1, features.n_mels, features.frames)
-    write_atomic(folder / "features.pt", lambda f: torch.save({"x": x, "clip": torch.tensor(owners, dtype=torch.long)}, f))
-    write_atomic(folder / "clips.csv", lambda f: f.write(clips.to_csv(index=False).encode()))
-    meta = {"fingerprint": key, "features": asdict(features), "clips": len(clips), "windows": len(x), "skipped": skipped}
-    write_json(folder / "meta.json", meta)  # written last: its presence marks a complete cache
-    return Prepared(folder, meta)
+    return clips, x, torch.tensor(owners, dtype=torch.long)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 SPLITS = ("train", "val", "test")
+# The names data sets give their splits, and the zoo's for each.
+SPLIT_SYNONYMS = {"training": "train", "validation": "val", "valid": "val", "dev": "val", "development": "val",
+                  "testing": "test", "eval": "test", "evaluation": "test"}
 
 
 def scan_folder(root: Path) -> pd.DataFrame:
@@ -22,7 +26,8 @@ def scan_folder(root: Path) -> pd.DataFrame:
     if not class_dirs:
         raise ZooError(f"Data root {root} has no class folders: put clips in {root}/<label>/*.wav.")
     for class_dir in class_dirs:
-        files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+        # not is_file(): a broken link stays in the table, to be listed as skipped with its reason
+        files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and not p.is_dir())
         if not files:
             raise ZooError(
                 f"Class folder {class_dir} has no audio files ({', '.join(AUDIO_SUFFIXES)}): add clips or remove the folder."
@@ -83,9 +88,20 @@ def check_clip_table(table: pd.DataFrame, where: str) -> pd.DataFrame:
         raise ZooError(f"{where}: clip {bad} has an empty label; give every clip a label.")
     table["group"] = table["group"].astype(str) if "group" in table.columns else table["path"]
     if "split" in table.columns:
-        bad = sorted(set(table["split"]) - set(SPLITS))
-        if bad:
-            raise ZooError(f"{where}: split column has {bad[0]!r}; use train, val or test.")
+        table["split"] = _canonical_splits(table["split"], where)
     if table["label"].nunique() < 2:
         raise ZooError(f"{where}: only one class ({table['label'].iloc[0]!r}); a classifier needs at least two.")
     return table.reset_index(drop=True)
+
+
+def _canonical_splits(split: pd.Series, where: str) -> pd.Series:
+    """train/val/test from the common synonyms (validation, dev, ...), saying which mapping was used."""
+    split = split.astype(str).str.strip().str.lower()
+    bad = sorted(set(split) - set(SPLITS) - set(SPLIT_SYNONYMS))
+    if bad:
+        raise ZooError(f"{where}: split column has {bad[0]!r}; use train, val or test "
+                       f"(or {', '.join(SPLIT_SYNONYMS)}).")
+    used = sorted(set(split) & set(SPLIT_SYNONYMS))
+    if used:
+        warnings.warn(ZooWarning(f"{where}: split names read as " + ", ".join(f"{u} = {SPLIT_SYNONYMS[u]}" for u in used)))
+    return split.replace(SPLIT_SYNONYMS)

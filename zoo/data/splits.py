@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from warnings import catch_warnings, filterwarnings
 
 import numpy as np
 import pandas as pd
@@ -20,44 +21,49 @@ class SplitPlan:
     clips: pd.DataFrame
     classes: list[str]
     warnings: list[str]
+    duplicates: pd.DataFrame  # byte-identical files: md5, path, label, action (kept/dropped)
 
     def counts(self) -> pd.DataFrame:
         return (self.clips.groupby(["label", "split"]).size().unstack(fill_value=0)
                 .reindex(index=self.classes, columns=list(SPLITS), fill_value=0))
 
 
-def resolve_duplicates(clips: pd.DataFrame, policy: str = "drop") -> tuple[pd.DataFrame, list[str]]:
+def resolve_duplicates(clips: pd.DataFrame, policy: str = "drop") -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Byte-identical files (same md5). "drop": keep the first copy of a file found under one label, drop
-    every copy of a file found under several labels. "keep": keep all. Either way, say what was found."""
+    every copy of a file found under several labels. "keep": keep all. Returns the clips to use, every
+    duplicate with its action (for duplicates.csv), and one summary line when there are any."""
     if policy not in ("drop", "keep"):
         raise ZooError(f"dataset.duplicates = {policy!r}: use \"drop\" or \"keep\".")
     usable = clips[clips["md5"] != ""]
-    messages, drop = [], []
-    for _, same in usable[usable.duplicated("md5", keep=False)].groupby("md5", sort=False):
-        labels = sorted(same["label"].unique())
-        paths = same["path"].tolist()
-        if len(labels) > 1:
-            messages.append(f"byte-identical files under different labels ({', '.join(labels)}): {', '.join(paths)}"
-                            + (" - all dropped" if policy == "drop" else " - kept (duplicates = keep)"))
-            drop += list(same.index)
-        else:
-            messages.append(f"byte-identical files under {labels[0]!r}: {', '.join(paths)}"
-                            + (" - first kept" if policy == "drop" else " - all kept"))
-            drop += list(same.index[1:])
-    if policy == "keep":
-        drop = []
-    return clips.drop(index=drop), messages
+    same = usable[usable.duplicated("md5", keep=False)]
+    across = same.groupby("md5")["label"].transform("nunique") > 1
+    first = ~same.duplicated("md5", keep="first")
+    dropped = (across | ~first) if policy == "drop" else pd.Series(False, index=same.index)
+    table = same[["md5", "path", "label"]].assign(
+        labels="", across_labels=across, action=dropped.map({True: "dropped", False: "kept"})).sort_values(["md5", "path"])
+    table["labels"] = table.groupby("md5")["label"].transform(lambda ls: "|".join(sorted(set(ls))))
+    messages = []
+    if len(table):
+        n_across, n_within = same[across]["md5"].nunique(), same[~across]["md5"].nunique()
+        messages.append(
+            f"{n_across + n_within} set(s) of byte-identical files ({len(table)} files): {n_across} under different "
+            f"labels ({'every copy dropped' if policy == 'drop' else 'kept: duplicates = keep'}), {n_within} under "
+            f"one label ({'first copy kept' if policy == 'drop' else 'all kept'}); listed in duplicates.csv")
+    return clips.drop(index=table.index[table["action"] == "dropped"]), table.reset_index(drop=True), messages
 
 
 def plan_splits(clips: pd.DataFrame, cfg: SplitConfig, duplicates: str = "drop", folds: int = 1, fold: int = 1) -> SplitPlan:
     """Assign train/val/test to the decodable clips of a prepared cache (``Prepared.clips``)."""
     usable = clips[clips["reason"] == ""] if "reason" in clips else clips
-    usable, warnings = resolve_duplicates(usable, duplicates) if "md5" in usable else (usable, [])
+    if "md5" in usable:
+        usable, same, warnings = resolve_duplicates(usable, duplicates)
+    else:
+        same, warnings = pd.DataFrame(columns=["md5", "path", "label", "labels", "across_labels", "action"]), []
     if usable.empty:
         raise ZooError("No usable clips: every clip was skipped (see the reasons listed).")
-    usable = usable.assign(split=assign_splits(usable, cfg, folds, fold))
+    usable = usable.assign(split=assign_splits(usable, cfg, folds, fold, warnings))
     classes = sorted(usable["label"].unique())
-    plan = SplitPlan(usable, classes, warnings)
+    plan = SplitPlan(usable, classes, warnings, same)
     counts = plan.counts()
     for name in SPLITS:
         missing = counts.index[counts[name] == 0].tolist()
@@ -76,7 +82,8 @@ def plan_splits(clips: pd.DataFrame, cfg: SplitConfig, duplicates: str = "drop",
     return plan
 
 
-def assign_splits(table: pd.DataFrame, cfg: SplitConfig, folds: int = 1, fold: int = 1) -> pd.Series:
+def assign_splits(table: pd.DataFrame, cfg: SplitConfig, folds: int = 1, fold: int = 1,
+                  warnings: list[str] | None = None) -> pd.Series:
     """One of train/val/test per clip.
 
     - folds > 1: fold `fold` (1-based) is test: the table's own `fold` column when it has one, else
@@ -96,23 +103,25 @@ def assign_splits(table: pd.DataFrame, cfg: SplitConfig, folds: int = 1, fold: i
                                f"not 1..{folds}: set protocol.folds to match.")
             test = (own == fold).to_numpy()
         else:
-            test = _fold_mask(table, folds, fold - 1, cfg.seed, "fold")
+            test = _fold_mask(table, folds, fold - 1, cfg.seed, "fold", warnings)
     elif "split" in table.columns:
         split = table["split"].copy()
         test = (split == "test").to_numpy()
         if (split == "val").any():
             return split
     else:
-        test = _fold_mask(table, max(2, round(1 / cfg.test)), 0, cfg.seed, "test")
+        test = _fold_mask(table, max(2, round(1 / cfg.test)), 0, cfg.seed, "test", warnings)
     split[test] = "test"
     train = split == "train"
-    val = _fold_mask(table[train], max(2, round((1 - test.mean()) / cfg.val)), 0, cfg.seed, "val")
+    val = _fold_mask(table[train], max(2, round((1 - test.mean()) / cfg.val)), 0, cfg.seed, "val", warnings)
     split[split.index[train][val]] = "val"
     return split
 
 
-def _fold_mask(table: pd.DataFrame, n_splits: int, which: int, seed: int, name: str) -> np.ndarray:
-    """A boolean mask selecting fold `which` of `n_splits`: whole groups, stratified by label."""
+def _fold_mask(table: pd.DataFrame, n_splits: int, which: int, seed: int, name: str,
+               warnings: list[str] | None = None) -> np.ndarray:
+    """A boolean mask selecting fold `which` of `n_splits`: whole groups, stratified by label. Classes with
+    fewer groups than `n_splits` are said once in `warnings`, in the zoo's words (not scikit-learn's)."""
     n_groups = table["group"].nunique()
     if name != "fold" and 2 <= n_groups < n_splits:
         n_splits = n_groups  # few groups (e.g. 6 speakers): hold out one whole group rather than fail
@@ -121,10 +130,17 @@ def _fold_mask(table: pd.DataFrame, n_splits: int, which: int, seed: int, name: 
             f"Only {n_groups} groups for a {1 / n_splits:.0%} {name} split (needs {n_splits}): "
             f"add data, change splits.{name if name != 'fold' else 'test'} or protocol.folds, or give the data set its own split."
         )
+    per_class = table.groupby("label")["group"].nunique()
+    small = per_class[per_class < n_splits]
+    if len(small) and warnings is not None and not any("too few recordings" in w for w in warnings):
+        warnings.append(f"{len(small)} class(es) have too few recordings (groups) to appear in every split "
+                        f"({', '.join(f'{c}: {n}' for c, n in small.head(5).items())}{'...' if len(small) > 5 else ''})")
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    for i, (_, held) in enumerate(folds.split(np.zeros(len(table)), table["label"], table["group"])):
-        if i == which:
-            mask = np.zeros(len(table), dtype=bool)
-            mask[held] = True
-            return mask
+    with catch_warnings():
+        filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for i, (_, held) in enumerate(folds.split(np.zeros(len(table)), table["label"], table["group"])):
+            if i == which:
+                mask = np.zeros(len(table), dtype=bool)
+                mask[held] = True
+                return mask
     raise AssertionError("unreachable")
