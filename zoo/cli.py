@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import warnings
@@ -274,10 +275,10 @@ def cmd_run(args) -> int:
                 metrics = _train_with_progress(plan, label, settings, registry, prepared, splits, args.force, execute)
             except RunFailed as exc:
                 err_console.print(f"[bold red]failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-                failures.append((label, exc))
+                failures.append((name, fold, exc))
                 continue
-            results.append((label, plan, metrics))
-    _print_results(results, failures)
+            results.append((name, fold, plan, metrics))
+    _print_results(results, failures, settings.protocol.folds)
     _refresh_leaderboard(settings)
     if failures:
         err_console.print(f"{len(failures)} run(s) failed (recorded in failed.json of their run folders; "
@@ -305,15 +306,17 @@ def _train_with_progress(plan, label, settings, registry, prepared, splits, forc
                        waiting=_say_waiting)
 
 
-def _print_results(results, failures=()) -> None:
+def _print_results(results, failures, folds: int) -> None:
     """The runs of this command, readable in 80 columns: short run ids, numbers never wrapped."""
-    table = Table(Column("model", overflow="fold"), Column("run", no_wrap=True), _number("accuracy"),
+    fold_column = [Column("fold", no_wrap=True)] if folds > 1 else []
+    table = Table(Column("model", overflow="fold"), *fold_column, Column("run", no_wrap=True), _number("accuracy"),
                   _number("macro F1"), _number("epochs"), _number("train s"), title="Test-split results")
-    for name, plan, m in results:
-        table.add_row(name, plan.run_id[:8], f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", str(m["epochs"]),
-                      f"{m['train_seconds']:.1f}")
-    for name, exc in failures:
-        table.add_row(name, exc.run_dir.name.lstrip(".")[:8], "[red]failed[/]", "-", "-", "-")
+    for name, fold, plan, m in results:
+        table.add_row(name, *([f"{fold}/{folds}"] if folds > 1 else []), plan.run_id[:8], f"{m['accuracy']:.4f}",
+                      f"{m['macro_f1']:.4f}", str(m["epochs"]), f"{m['train_seconds']:.1f}")
+    for name, fold, exc in failures:
+        table.add_row(name, *([f"{fold}/{folds}"] if folds > 1 else []), exc.run_dir.name.lstrip(".")[:8],
+                      "[red]failed[/]", "-", "-", "-")
     console.print(table)
 
 
@@ -322,7 +325,7 @@ def _number(header: str) -> Column:
 
 
 def _refresh_leaderboard(settings) -> None:
-    from zoo.leaderboard import format_metric, row_label, weights_of, write_leaderboards
+    from zoo.leaderboard import format_metric, weights_of, write_leaderboards
 
     boards = write_leaderboards(settings.path("experiments"), settings.path("leaderboard"))
     board = next((b for b in boards if b.dataset == settings.dataset.key), None)
@@ -334,11 +337,14 @@ def _refresh_leaderboard(settings) -> None:
     table = Table(_number("#"), Column("model", overflow="fold"), _number("accuracy"), _number("macro F1"),
                   Column("weights", no_wrap=True), Column("run", no_wrap=True), title=f"Leaderboard: {board.dataset}")
     for rank, run in enumerate(board.rows, 1):
-        table.add_row(str(rank), row_label(run), format_metric(run, "accuracy"), format_metric(run, "macro_f1"),
+        done = "" if run["folds_done"] == run["folds"] else f" ({run['folds_done']}/{run['folds']} folds)"
+        table.add_row(str(rank), run["model"] + done, format_metric(run, "accuracy", 3), format_metric(run, "macro_f1", 3),
                       weights_of(run, short=True), run["run_id"][:8])
     for run in board.failed:
         table.add_row("-", run["model"], "[red]failed[/]", "-", "-", run["run_id"][:8])
     console.print(table)
+    if any(run["folds"] > 1 for run in board.rows):
+        console.print("Cross-validated rows: mean ± std over the folds.", highlight=False)
     for run in board.failed:
         console.print(f"failed: {run['model']} ({run['run_id'][:8]}): {escape(str(run.get('error', '')))}",
                       highlight=False, soft_wrap=True)
@@ -389,5 +395,17 @@ def cmd_show(args) -> None:
     console.print(f"{wrong} misclassified clip(s): {run_dir / 'misclassified.csv'}", highlight=False)
 
 
+def entry() -> None:
+    """The `zoo` console script. After Ctrl-C or SIGTERM (cleaned up by then: decoders killed, partial
+    writes removed) the process ends at once: Python's exit joins worker threads that an interrupt can
+    leave waiting forever, and decoding processes die with this one (PR_SET_PDEATHSIG)."""
+    code = main()
+    if code in (130, 143):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -101,14 +101,14 @@ def locked(path: Path, waiting: Callable[[], None] | None = None) -> Iterator[No
 
 
 def check_writable(folder: Path, what: str, key: str) -> None:
-    """Make `folder` if needed and write a probe in it; a ZooError in one line when that fails."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.", suffix=TMP_SUFFIX)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ZooError(f"Cannot write the {what} folder {folder} ({reason}): fix its permissions, "
-                       f"or set [paths] {key} = \"...\" in registry.toml.") from None
+    """Whether the zoo can write in `folder` (or make it): a ZooError in one line when not. Makes nothing."""
+    folder = Path(folder).absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        reason = f"{existing} is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        reason = "permission denied"
+    else:
+        return
+    raise ZooError(f"Cannot write the {what} folder {folder} ({reason}): fix it, or set "
+                   f"[paths] {key} = \"...\" in registry.toml.")

@@ -166,7 +166,7 @@ def execute(plan: RunPlan, settings: Settings, registry: Registry, prepared, spl
             write_json(work / "failed.json", {
                 "model": plan.model, "run_id": plan.run_id, "dataset": settings.dataset.key,
                 "fold": plan.config.get("fold"), "error": " ".join(message.split()),
-                "traceback": None if isinstance(exc, ZooError) else traceback.format_exc(),
+                "traceback": traceback.format_exc(),  # with the plugin's own error behind a ZooError
                 "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             })
             kept = " (the finished run is kept)" if work == plan.staging else ""

@@ -11,11 +11,12 @@ import multiprocessing
 import shutil
 import signal
 import warnings
-from multiprocessing.pool import ThreadPool
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pandas as pd
 import torch
@@ -174,13 +175,25 @@ def _die_with_parent() -> None:
         pass
 
 
-def _decoder_pool():
+@contextmanager
+def _decoder_pool() -> Iterator[Executor]:
     """Processes decode where fork is available (no GIL between them: only numpy and libsndfile run in
-    them, never torch); threads elsewhere. Leaving the `with` block terminates the processes."""
+    them, never torch); threads elsewhere. An error, Ctrl-C or SIGTERM in the block kills the processes at
+    once (multiprocessing.Pool.terminate can deadlock when interrupted; a killed executor cannot)."""
     workers = os.cpu_count() or 1
-    if "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork").Pool(workers, initializer=_die_with_parent)
-    return ThreadPool(workers)
+    if "fork" not in multiprocessing.get_all_start_methods():
+        with ThreadPoolExecutor(workers) as pool:
+            yield pool
+        return
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_die_with_parent)
+    try:
+        yield pool
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def cache_key(table: pd.DataFrame, features: FeatureConfig) -> str:
@@ -251,11 +264,11 @@ def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | No
     skipped = 0
     chunks = [table["path"].iloc[i:i + CHUNK].tolist() for i in range(0, len(table), CHUNK)]
     with _decoder_pool() as pool:  # leaving the block (an error, Ctrl-C, SIGTERM) terminates the decoders
-        pending = pool.map_async(_load, chunks[0], chunksize=8) if chunks else None
+        pending = pool.map(_load, chunks[0], chunksize=8) if chunks else None
         for number, chunk in enumerate(chunks):
-            results = pending.get()
+            results = list(pending)
             if number + 1 < len(chunks):  # decode the next chunk while this one becomes features
-                pending = pool.map_async(_load, chunks[number + 1], chunksize=8)
+                pending = pool.map(_load, chunks[number + 1], chunksize=8)
             by_rate: dict[int, list] = {}
             for row, clip in enumerate(results, number * CHUNK):
                 if isinstance(clip, DecodeError):
