@@ -382,3 +382,11 @@ def test_a_bad_model_option_is_refused_before_the_cache_is_built(project, zoo_cl
     code, _, err = zoo_cli("run", "--all", "--set", "models.baseline_cnn.widht=3")
     assert code == 2 and "unknown option 'widht'" in err
     assert not (project / "cache").exists()
+
+
+def test_kill_minus_nine_then_a_rerun_gives_the_uninterrupted_metrics():
+    """The kill -9 loop of benchmarks/kill_resume.py, with two kill points (the note has a run with ten)."""
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "kill_resume.py"), "--kills", "2"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "2/2 reruns gave the uninterrupted run's metrics and predictions" in done.stdout

@@ -338,7 +338,8 @@ def _refresh_leaderboard(settings) -> None:
                   Column("weights", no_wrap=True), Column("run", no_wrap=True), title=f"Leaderboard: {board.dataset}")
     for rank, run in enumerate(board.rows, 1):
         done = "" if run["folds_done"] == run["folds"] else f" ({run['folds_done']}/{run['folds']} folds)"
-        table.add_row(str(rank), run["model"] + done, format_metric(run, "accuracy", 3), format_metric(run, "macro_f1", 3),
+        table.add_row(str(rank), run["model"] + done, format_metric(run, "accuracy", compact=True),
+                      format_metric(run, "macro_f1", compact=True),
                       weights_of(run, short=True), run["run_id"][:8])
     for run in board.failed:
         table.add_row("-", run["model"], "[red]failed[/]", "-", "-", run["run_id"][:8])

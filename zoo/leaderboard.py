@@ -117,12 +117,13 @@ def row_label(row: dict) -> str:
     return row["model"] + (f" ({row['folds_done']}/{row['folds']} folds)" if row["folds"] > 1 else "")
 
 
-def format_metric(row: dict, column: str, digits: int = 4) -> str:
-    """0.9123, or 0.9123 ± 0.0100 for a cross-validated row (0.912±0.010 with digits=3, for terminals)."""
+def format_metric(row: dict, column: str, compact: bool = False) -> str:
+    """0.9123, or 0.9123 ± 0.0100 for a cross-validated row (0.912±0.010 when compact, for terminals)."""
     if column + "_std" in row:
-        between = " ± " if digits > 3 else "±"
-        return f"{row[column]:.{digits}f}{between}{row[column + '_std']:.{digits}f}"
-    return f"{row[column]:.{digits}f}"
+        if compact:
+            return f"{row[column]:.3f}±{row[column + '_std']:.3f}"
+        return f"{row[column]:.4f} ± {row[column + '_std']:.4f}"
+    return f"{row[column]:.4f}"
 
 
 def render_markdown(board: Board, leaderboard_dir: Path) -> str:
