@@ -49,7 +49,10 @@ def clip_table(work: Path):
 
 def bench_prepare(table, work: Path) -> dict:
     cfg = FeatureConfig()
-    cpu = lambda: sum(os.times()[:4])  # this process and its finished children (the decoding processes)
+
+    def cpu():  # this process and its finished children (the decoding processes)
+        return sum(os.times()[:4])
+
     cpu0, t0 = cpu(), time.perf_counter()
     prepared = prepare(table, cfg, work / "cache")
     wall = time.perf_counter() - t0
@@ -72,19 +75,22 @@ def bench_prepare(table, work: Path) -> dict:
 
 
 def bench_loading(prepared, work: Path, batch: int) -> dict:
-    """One epoch of batches: the zoo's resident split drawn by index vs per-clip .pt files via a DataLoader."""
+    """One epoch of batches: the zoo's resident split drawn by index vs per-clip .pt files via a
+    DataLoader."""
     x, y = prepared.tensors["x"], prepared.clips.loc[prepared.tensors["clip"].numpy(), "label"]
     y = torch.tensor(y.astype("category").cat.codes.to_numpy(), dtype=torch.long)
     write_per_clip_files(x, y, work / "per_clip")
     mean, std = x.mean(dim=(0, 1, 3), keepdim=True), x.std(dim=(0, 1, 3), keepdim=True)
 
     t0 = time.perf_counter()
-    data = Resident(torch.load(prepared.dir / "features.pt", weights_only=True)["x"], y, torch.device("cpu"), mean, std)
+    data = Resident(
+        torch.load(prepared.dir / "features.pt", weights_only=True)["x"], y, torch.device("cpu"), mean, std
+    )
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
     order = torch.randperm(len(data))
     for i in range(0, len(order), batch):
-        xb, yb = data.batch(order[i:i + batch])
+        xb, yb = data.batch(order[i : i + batch])
     zoo_epoch = time.perf_counter() - t0
 
     loader = torch.utils.data.DataLoader(PerClipFiles(work / "per_clip"), batch_size=batch, shuffle=True)
@@ -95,7 +101,9 @@ def bench_loading(prepared, work: Path, batch: int) -> dict:
     return {"zoo": zoo_epoch, "zoo_load": load, "per_clip": per_clip, "clips": len(y)}
 
 
-def bench_trainer(model_name: str, device: torch.device, batch: int, mels: int, frames: int, n: int, steps: int) -> dict:
+def bench_trainer(
+    model_name: str, device: torch.device, batch: int, mels: int, frames: int, n: int, steps: int
+) -> dict:
     """Samples/s of the Trainer's training phase (augmentation included) vs bare steps on ready batches."""
     registry = load_registry()
     spec = registry.model(model_name)
@@ -114,8 +122,15 @@ def bench_trainer(model_name: str, device: torch.device, batch: int, mels: int, 
     criterion = torch.nn.CrossEntropyLoss(weight=class_weights(y, k).to(device))
     # The ceiling: batches already normalised, in channels_last and on the device, one after another (a single
     # batch repeated measures faster than any real loop: here, different data in the same buffer cost ~15%).
-    ready = [(((x[i:i + batch] - x.mean()) / x.std()).to(device).contiguous(memory_format=torch.channels_last),
-              y[i:i + batch].to(device)) for i in range(0, n - batch + 1, batch)]
+    ready = [
+        (
+            ((x[i : i + batch] - x.mean()) / x.std())
+            .to(device)
+            .contiguous(memory_format=torch.channels_last),
+            y[i : i + batch].to(device),
+        )
+        for i in range(0, n - batch + 1, batch)
+    ]
     dtype = autocast_dtype(device, protocol.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
@@ -146,7 +161,9 @@ def bench_trainer(model_name: str, device: torch.device, batch: int, mels: int, 
     torch.manual_seed(0)
     data = TrainData(x, y, x[: batch * 2], y[: batch * 2], k, x.mean(), x.std())
     history = Trainer(protocol).fit(spec.build(k, **params), data)
-    trainer = statistics.median(r["train_samples_per_s"] for r in history[1:])  # past the first epoch's warm-up
+    trainer = statistics.median(
+        r["train_samples_per_s"] for r in history[1:]
+    )  # past the first epoch's warm-up
     rates += bare_rates()
     return {"trainer": trainer, "bare": statistics.median(rates)}
 
@@ -158,7 +175,9 @@ def bench_zoo_run(work: Path) -> dict:
     shutil.copy(ROOT / "registry.toml", project / "registry.toml")
     zoo = [sys.executable, "-m", "zoo.cli", "run", "--all"]
     t0 = time.perf_counter()
-    done = subprocess.run(zoo, cwd=project, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    done = subprocess.run(
+        zoo, cwd=project, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     wall = time.perf_counter() - t0
     if done.returncode:
         raise SystemExit(done.stderr)
@@ -167,7 +186,9 @@ def bench_zoo_run(work: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--mels", type=int, default=64)
@@ -184,27 +205,57 @@ def main() -> None:
             name, table = clip_table(work)
             prep = bench_prepare(table, work)
             if "librosa" in prep:
-                rows.append((f"feature preparation vs librosa, {name} ({len(table)} clips)",
-                             f"zoo {prep['zoo']:.0f} clips/s on {prep['cores']:.1f} cores; librosa one clip at a time "
-                             f"{prep['librosa']:.0f} clips/s", prep["zoo"] / prep["librosa"], 3.0))
-            rows.append((f"feature preparation vs torch per clip, {name}",
-                         f"zoo {prep['zoo']:.0f} clips/s; soundfile + torchaudio one clip at a time {prep['reference']:.0f} clips/s",
-                         prep["zoo"] / prep["reference"], None))
+                rows.append(
+                    (
+                        f"feature preparation vs librosa, {name} ({len(table)} clips)",
+                        f"zoo {prep['zoo']:.0f} clips/s on {prep['cores']:.1f} cores; "
+                        "librosa one clip at a time "
+                        f"{prep['librosa']:.0f} clips/s",
+                        prep["zoo"] / prep["librosa"],
+                        3.0,
+                    )
+                )
+            rows.append(
+                (
+                    f"feature preparation vs torch per clip, {name}",
+                    f"zoo {prep['zoo']:.0f} clips/s; soundfile + torchaudio one clip at a time "
+                    f"{prep['reference']:.0f} clips/s",
+                    prep["zoo"] / prep["reference"],
+                    None,
+                )
+            )
             load = bench_loading(prep["prepared"], work, args.batch)
-            rows.append((f"epoch data loading ({load['clips']} windows, batch {args.batch})",
-                         f"cache {load['zoo'] * 1000:.0f} ms (+ {load['zoo_load'] * 1000:.0f} ms once per run); "
-                         f"per-clip .pt DataLoader {load['per_clip'] * 1000:.0f} ms",
-                         load["per_clip"] / load["zoo"], 20.0))
+            rows.append(
+                (
+                    f"epoch data loading ({load['clips']} windows, batch {args.batch})",
+                    f"cache {load['zoo'] * 1000:.0f} ms (+ {load['zoo_load'] * 1000:.0f} ms once per run); "
+                    f"per-clip .pt DataLoader {load['per_clip'] * 1000:.0f} ms",
+                    load["per_clip"] / load["zoo"],
+                    20.0,
+                )
+            )
         steps = max(4, args.samples // args.batch)
         for model_name in ("baseline_cnn", "efficientnet_b0"):
             t = bench_trainer(model_name, device, args.batch, args.mels, args.frames, args.samples, steps)
-            rows.append((f"{model_name}: trainer / bare step ({device}, {args.mels}x{args.frames}, batch {args.batch})",
-                         f"trainer {t['trainer']:.0f} samples/s; bare step {t['bare']:.0f} samples/s",
-                         t["trainer"] / t["bare"], 0.9))
+            rows.append(
+                (
+                    f"{model_name}: trainer / bare step "
+                    f"({device}, {args.mels}x{args.frames}, batch {args.batch})",
+                    f"trainer {t['trainer']:.0f} samples/s; bare step {t['bare']:.0f} samples/s",
+                    t["trainer"] / t["bare"],
+                    0.9,
+                )
+            )
         if not args.skip_run:
             run = bench_zoo_run(work)
-            rows.append(("`zoo run --all`, embedded default, fresh folder",
-                         f"{run['wall']:.1f} s wall (torch import included), peak RSS {run['rss_mb']:.0f} MB", None, None))
+            rows.append(
+                (
+                    "`zoo run --all`, embedded default, fresh folder",
+                    f"{run['wall']:.1f} s wall (torch import included), peak RSS {run['rss_mb']:.0f} MB",
+                    None,
+                    None,
+                )
+            )
 
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure':<{width}}  {'ratio':>7}  {'target':>7}  details")

@@ -2,10 +2,10 @@
 
     python benchmarks/kill_resume.py --kills 10          # prints one row per kill, exits 1 on any difference
 
-Each kill starts from a fresh project folder (the tests' tiny registry, a little larger: the generated data
-set, both first-party models). Half of the kill points are random times spread over the length of an uninterrupted
-run; the others wait for a moment of one phase (the cache done, a model's training done and its evaluation
-under way, the results printed and the leaderboard being written) and kill right then.
+Each kill starts from a fresh project folder (the tests' tiny registry, a little larger: the generated
+data set, both first-party models). Half of the kill points are random times spread over the length of an
+uninterrupted run; the others wait for a moment of one phase (the cache done, a model's training done
+and its evaluation under way, the results printed and the leaderboard being written) and kill right then.
 """
 
 from __future__ import annotations
@@ -26,19 +26,34 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from conftest import TINY_REGISTRY  # noqa: E402  (one tiny registry for the tests and this script)
 
-COMPARED = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "confusion_matrix", "n_test", "epochs",
-            "best_epoch")
+COMPARED = (
+    "accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "confusion_matrix",
+    "n_test",
+    "epochs",
+    "best_epoch",
+)
 EPOCHS = 8
 # The tests' tiny registry, with enough clips and a high enough rate for baseline_cnn to learn in 8 epochs
-REGISTRY = (textwrap.dedent(TINY_REGISTRY)
-            .replace("recordings = 4\nclips_per_recording = 3", "recordings = 6\nclips_per_recording = 4")
-            .replace("batch_size = 16", "batch_size = 16\nlr = 0.005"))
+REGISTRY = (
+    textwrap.dedent(TINY_REGISTRY)
+    .replace("recordings = 4\nclips_per_recording = 3", "recordings = 6\nclips_per_recording = 4")
+    .replace("batch_size = 16", "batch_size = 16\nlr = 0.005")
+)
 
 
 def start(project: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(project / "hf")}
-    return subprocess.Popen([sys.executable, "-m", "zoo.cli", "run", "--all", "--epochs", str(EPOCHS)], cwd=project,
-                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "zoo.cli", "run", "--all", "--epochs", str(EPOCHS)],
+        cwd=project,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def fresh_project(parent: Path, name: str) -> Path:
@@ -94,19 +109,33 @@ def main() -> int:
             return 2
         length = time.monotonic() - began
         expected = results(reference)
-        print(f"uninterrupted `zoo run --all --epochs {EPOCHS}`: {length:.1f} s; "
-              + ", ".join(f"{m} accuracy {r[0]['accuracy']:.4f}" for m, r in expected.items()))
+        print(
+            f"uninterrupted `zoo run --all --epochs {EPOCHS}`: {length:.1f} s; "
+            + ", ".join(f"{m} accuracy {r[0]['accuracy']:.4f}" for m, r in expected.items())
+        )
 
         targets = [
             ("the cache is done", lambda p: bool(list((p / "cache" / "features").glob("*/*/meta.json")))),
-            ("baseline_cnn trained", lambda p: bool(list((p / "experiments").glob("*/baseline_cnn/*/history.csv")))),
-            ("efficientnet_b0 trained", lambda p: bool(list((p / "experiments").glob("*/efficientnet_b0/*/history.csv")))),
+            (
+                "baseline_cnn trained",
+                lambda p: bool(list((p / "experiments").glob("*/baseline_cnn/*/history.csv"))),
+            ),
+            (
+                "efficientnet_b0 trained",
+                lambda p: bool(list((p / "experiments").glob("*/efficientnet_b0/*/history.csv"))),
+            ),
             ("results printed", lambda p: "Test-split results" in (p.parent / f"{p.name}.log").read_text()),
         ]
         random_kills = args.kills - len(targets) if args.kills > len(targets) else args.kills // 2
-        plan = [(f"at {length * (i + rng.random()) / random_kills:.1f} s", None, length * (i + rng.random()) / random_kills)
-                for i in range(random_kills)]
-        plan += [(f"when {name}", cond, None) for name, cond in targets[:args.kills - random_kills]]
+        plan = [
+            (
+                f"at {length * (i + rng.random()) / random_kills:.1f} s",
+                None,
+                length * (i + rng.random()) / random_kills,
+            )
+            for i in range(random_kills)
+        ]
+        plan += [(f"when {name}", cond, None) for name, cond in targets[: args.kills - random_kills]]
         failures = 0
         print(f"{'#':>2}  {'kill':<28} {'phase at the kill':<28} {'rerun':<6} same metrics and predictions")
         for number, (when, condition, delay) in enumerate(plan, 1):
@@ -124,10 +153,15 @@ def main() -> int:
             code = rerun.wait()
             same = code == 0 and results(project) == expected
             failures += not same
-            print(f"{number:>2}  {when:<28} {where:<28} {'ok' if code == 0 else f'rc {code}':<6} {'yes' if same else 'NO'}")
+            print(
+                f"{number:>2}  {when:<28} {where:<28} {'ok' if code == 0 else f'rc {code}':<6} "
+                f"{'yes' if same else 'NO'}"
+            )
             if not same:
                 print((tmp / f"rerun{number}.log").read_text()[-3000:])
-        print(f"{len(plan) - failures}/{len(plan)} reruns gave the uninterrupted run's metrics and predictions")
+        print(
+            f"{len(plan) - failures}/{len(plan)} reruns gave the uninterrupted run's metrics and predictions"
+        )
         return 1 if failures else 0
 
 

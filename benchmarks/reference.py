@@ -13,8 +13,14 @@ from zoo.config import FeatureConfig
 
 def reference_features(paths: list[str], cfg: FeatureConfig) -> list[torch.Tensor]:
     """librosa-style: load, resample, mel, one clip at a time (no threads, no batching, no cached kernels)."""
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-                                               n_mels=cfg.n_mels, f_min=cfg.fmin, f_max=cfg.fmax or cfg.sample_rate / 2)
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate=cfg.sample_rate,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        n_mels=cfg.n_mels,
+        f_min=cfg.fmin,
+        f_max=cfg.fmax or cfg.sample_rate / 2,
+    )
     out = []
     for path in paths:
         data, rate = sf.read(path, dtype="float32", always_2d=True)
@@ -35,8 +41,15 @@ def librosa_features(paths: list[str], cfg: FeatureConfig) -> list:
     for path in paths:
         wave, _ = librosa.load(path, sr=cfg.sample_rate, mono=True)
         wave = librosa.util.fix_length(wave, size=cfg.samples)
-        mel = librosa.feature.melspectrogram(y=wave, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-                                             n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax or cfg.sample_rate / 2)
+        mel = librosa.feature.melspectrogram(
+            y=wave,
+            sr=cfg.sample_rate,
+            n_fft=cfg.n_fft,
+            hop_length=cfg.hop_length,
+            n_mels=cfg.n_mels,
+            fmin=cfg.fmin,
+            fmax=cfg.fmax or cfg.sample_rate / 2,
+        )
         out.append(librosa.power_to_db(mel, top_db=None)[None, :, : cfg.frames])
     return out
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from reference import PerClipFiles, write_per_clip_files
+
 from zoo.config import Protocol
 from zoo.registry import load_registry
 from zoo.trainer import Resident, TrainData, Trainer
@@ -40,7 +40,7 @@ def test_cache_epoch(benchmark, spectrograms):
     def epoch():
         order = torch.randperm(N)
         for i in range(0, N, BATCH):
-            data.batch(order[i:i + BATCH])
+            data.batch(order[i : i + BATCH])
 
     benchmark(epoch)
 

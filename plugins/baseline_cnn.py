@@ -9,7 +9,7 @@ def build(num_classes: int, width: int = 16, dropout: float = 0.1):
 
     layers, channels = [], 1
     for i in range(4):
-        out = width * 2 ** i
+        out = width * 2**i
         layers += [nn.Conv2d(channels, out, kernel_size=3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
         channels = out
     return nn.Sequential(
@@ -23,9 +23,11 @@ def build(num_classes: int, width: int = 16, dropout: float = 0.1):
 
 @zoo.hookimpl
 def register_models(register):
-    register(zoo.ModelSpec(
-        name="baseline_cnn",
-        summary="4 x (conv3x3 + ReLU + max-pool), global average pooling, linear head",
-        build=build,
-        defaults={"width": 16, "dropout": 0.1},
-    ))
+    register(
+        zoo.ModelSpec(
+            name="baseline_cnn",
+            summary="4 x (conv3x3 + ReLU + max-pool), global average pooling, linear head",
+            build=build,
+            defaults={"width": 16, "dropout": 0.1},
+        )
+    )

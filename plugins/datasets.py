@@ -19,30 +19,52 @@ def load_folder(root: Path):
     return scan_folder(root)
 
 
-def load_csv(root: Path, path_column: str = "path", label_column: str = "label",
-             group_column: str = "group", split_column: str = "split"):
+def load_csv(
+    root: Path,
+    path_column: str = "path",
+    label_column: str = "label",
+    group_column: str = "group",
+    split_column: str = "split",
+):
     from zoo.data.clips import read_annotations
 
-    return read_annotations(root, path_column=path_column, label_column=label_column,
-                            group_column=group_column, split_column=split_column)
+    return read_annotations(
+        root,
+        path_column=path_column,
+        label_column=label_column,
+        group_column=group_column,
+        split_column=split_column,
+    )
 
 
 @zoo.hookimpl
 def register_datasets(register):
-    register(zoo.DatasetSpec(
-        name="synthetic",
-        summary="generated animal-call-like sounds, 12 kinds (whistles, sweeps, clicks, pulsed, harmonic)",
-        load=load_synthetic, needs_root=False,
-        defaults={"recordings": 16, "clips_per_recording": 4, "seed": 0},
-    ))
-    register(zoo.DatasetSpec(
-        name="folder",
-        summary="root/<label>/*.wav|flac|ogg|mp3, one folder per class; each file its own group",
-        load=load_folder,
-    ))
-    register(zoo.DatasetSpec(
-        name="csv",
-        summary="an annotations CSV: path, label[, group][, split]; paths relative to the CSV",
-        load=load_csv,
-        defaults={"path_column": "path", "label_column": "label", "group_column": "group", "split_column": "split"},
-    ))
+    register(
+        zoo.DatasetSpec(
+            name="synthetic",
+            summary="generated animal-call-like sounds of 12 kinds (whistles, sweeps, clicks, pulses...)",
+            load=load_synthetic,
+            needs_root=False,
+            defaults={"recordings": 16, "clips_per_recording": 4, "seed": 0},
+        )
+    )
+    register(
+        zoo.DatasetSpec(
+            name="folder",
+            summary="root/<label>/*.wav|flac|ogg|mp3, one folder per class; each file its own group",
+            load=load_folder,
+        )
+    )
+    register(
+        zoo.DatasetSpec(
+            name="csv",
+            summary="an annotations CSV: path, label[, group][, split]; paths relative to the CSV",
+            load=load_csv,
+            defaults={
+                "path_column": "path",
+                "label_column": "label",
+                "group_column": "group",
+                "split_column": "split",
+            },
+        )
+    )

@@ -18,7 +18,8 @@ HUB_ID = "timm/efficientnet_b0.ra_in1k"
 HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 HOW_TO_GET = (
     f"download them once where there is internet (`hf download {HUB_ID}`, or timm.create_model('{ARCH}', "
-    f"pretrained=True)) and set models.{ARCH}.weights = 'path/to/model.safetensors', or set pretrained = false"
+    f"pretrained=True)) and set models.{ARCH}.weights = 'path/to/model.safetensors', "
+    "or set pretrained = false"
 )
 
 
@@ -39,7 +40,7 @@ def resolve(params: dict) -> tuple[dict, list[str]]:
     """pretrained: true | false | "auto" -> true/false with the weights file it will use."""
     pretrained, weights = params.get("pretrained"), params.get("weights", "")
     if pretrained not in (True, False, "auto"):
-        raise zoo.ZooError(f"models.{ARCH}.pretrained = {pretrained!r}: use true, false or \"auto\".")
+        raise zoo.ZooError(f'models.{ARCH}.pretrained = {pretrained!r}: use true, false or "auto".')
     if pretrained is False:
         return {**params, "weights": ""}, []
     if weights:
@@ -48,10 +49,12 @@ def resolve(params: dict) -> tuple[dict, list[str]]:
         return {**params, "pretrained": True}, [f"ImageNet weights from {weights}"]
     found = cached_weights()
     if found:
-        return {**params, "pretrained": True, "weights": found}, [f"ImageNet weights from the Hugging Face cache ({found})"]
+        return {**params, "pretrained": True, "weights": found}, [
+            f"ImageNet weights from the Hugging Face cache ({found})"
+        ]
     if pretrained == "auto":
         return {**params, "pretrained": False}, [
-            "pretrained = \"auto\" found no ImageNet weights on disk, so it trains from random "
+            'pretrained = "auto" found no ImageNet weights on disk, so it trains from random '
             f"initialisation; to use them, {HOW_TO_GET.replace(', or set pretrained = false', '')}"
         ]
     return params, [f"ImageNet weights from the hub ({HUB_ID})"]
@@ -64,7 +67,9 @@ def build(num_classes: int, pretrained: bool | str = False, weights: str = "", d
 
     kwargs = dict(num_classes=num_classes, in_chans=1, drop_rate=drop_rate)
     if pretrained == "auto":
-        return build(num_classes, **resolve({"pretrained": "auto", "weights": weights, "drop_rate": drop_rate})[0])
+        return build(
+            num_classes, **resolve({"pretrained": "auto", "weights": weights, "drop_rate": drop_rate})[0]
+        )
     if pretrained is False:
         model = timm.create_model(ARCH, pretrained=False, **kwargs)
     elif pretrained is True:
@@ -75,7 +80,7 @@ def build(num_classes: int, pretrained: bool | str = False, weights: str = "", d
             reason = " ".join(str(exc).split())[:200]
             raise zoo.ZooError(f"{ARCH}: cannot load ImageNet weights ({reason}); {HOW_TO_GET}.") from None
     else:
-        raise zoo.ZooError(f"models.{ARCH}.pretrained = {pretrained!r}: use true, false or \"auto\".")
+        raise zoo.ZooError(f'models.{ARCH}.pretrained = {pretrained!r}: use true, false or "auto".')
     # timm initialises the head for 1000 classes (uniform, range 1/sqrt(fan_out)); with a dozen classes that
     # gives logits of std ~5 and a first-epoch loss near 5. A small head starts every run near ln(k).
     torch.nn.init.normal_(model.classifier.weight, std=0.01)
@@ -85,11 +90,13 @@ def build(num_classes: int, pretrained: bool | str = False, weights: str = "", d
 
 @zoo.hookimpl
 def register_models(register):
-    register(zoo.ModelSpec(
-        name=ARCH,
-        summary="EfficientNet-B0 (timm), ImageNet weights when available, 1-channel stem",
-        build=build,
-        defaults={"pretrained": "auto", "weights": "", "drop_rate": 0.2},
-        pretrained=True,
-        resolve=resolve,
-    ))
+    register(
+        zoo.ModelSpec(
+            name=ARCH,
+            summary="EfficientNet-B0 (timm), ImageNet weights when available, 1-channel stem",
+            build=build,
+            defaults={"pretrained": "auto", "weights": "", "drop_rate": 0.2},
+            pretrained=True,
+            resolve=resolve,
+        )
+    )

@@ -18,7 +18,7 @@ def load_fsdd(root: Path, split: str = "speaker"):
     import pandas as pd
 
     if split not in ("speaker", "official"):
-        raise zoo.ZooError(f"dataset.options.split = {split!r} for fsdd: use \"speaker\" or \"official\".")
+        raise zoo.ZooError(f'dataset.options.split = {split!r} for fsdd: use "speaker" or "official".')
     rows = []
     for path in sorted(Path(root).rglob("*.wav")):
         match = FSDD_NAME.match(path.name)
@@ -26,8 +26,10 @@ def load_fsdd(root: Path, split: str = "speaker"):
             digit, speaker, index = match.groups()
             rows.append({"path": str(path), "label": digit, "group": speaker, "index": int(index)})
     if not rows:
-        raise zoo.ZooError(f"No FSDD recordings (<digit>_<speaker>_<index>.wav) under {root}: point --data-root at "
-                           "the repository's recordings/ folder.")
+        raise zoo.ZooError(
+            f"No FSDD recordings (<digit>_<speaker>_<index>.wav) under {root}: point --data-root at "
+            "the repository's recordings/ folder."
+        )
     table = pd.DataFrame(rows)
     if split == "official":
         table["split"] = ["test" if i < 5 else "train" for i in table["index"]]
@@ -37,7 +39,8 @@ def load_fsdd(root: Path, split: str = "speaker"):
 def load_esc50(root: Path, subset: str = "esc50", test_fold: int = 5):
     """ESC-50 as released: `meta/esc50.csv` (filename, fold, category, esc10, src_file, ...) and `audio/`.
     group = src_file (clips cut from one recording stay together); `fold` = the official 5 folds, used
-    by `protocol.folds = 5`; otherwise fold `test_fold` is the test split. subset "esc10": the ESC-10 clips."""
+    by `protocol.folds = 5`; otherwise fold `test_fold` is the test split. subset "esc10": the ESC-10
+    clips."""
     import pandas as pd
 
     meta = Path(root) / "meta" / "esc50.csv"
@@ -48,19 +51,23 @@ def load_esc50(root: Path, subset: str = "esc50", test_fold: int = 5):
     if missing:
         raise zoo.ZooError(f"{meta}: no {sorted(missing)[0]!r} column; is this the ESC-50 metadata file?")
     if subset not in ("esc50", "esc10"):
-        raise zoo.ZooError(f"dataset.options.subset = {subset!r} for esc50: use \"esc50\" or \"esc10\".")
+        raise zoo.ZooError(f'dataset.options.subset = {subset!r} for esc50: use "esc50" or "esc10".')
     if subset == "esc10":
         raw = raw[raw["esc10"].astype(str).str.lower() == "true"]
-    return pd.DataFrame({
-        "path": [str(Path(root) / "audio" / f) for f in raw["filename"]],
-        "label": raw["category"].astype(str).to_numpy(),
-        "group": raw["src_file"].astype(str).to_numpy(),
-        "split": ["test" if f == test_fold else "train" for f in raw["fold"]],
-        "fold": raw["fold"].astype(int).to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "path": [str(Path(root) / "audio" / f) for f in raw["filename"]],
+            "label": raw["category"].astype(str).to_numpy(),
+            "group": raw["src_file"].astype(str).to_numpy(),
+            "split": ["test" if f == test_fold else "train" for f in raw["fold"]],
+            "fold": raw["fold"].astype(int).to_numpy(),
+        }
+    )
 
 
-def load_watkins(root: Path, group_pattern: str = r"^(\d{5})", label_column: str = "label", path_column: str = "path"):
+def load_watkins(
+    root: Path, group_pattern: str = r"^(\d{5})", label_column: str = "label", path_column: str = "path"
+):
     """Watkins Marine Mammal Sound Database "best of" cuts: root/<species>/*.wav (folder names are species
     names or codes), or an annotations CSV (path, label[, group][, split]). group = the source tape: the
     first capture of `group_pattern` in the file name (cut names such as 6102500A.wav begin with the
@@ -86,15 +93,27 @@ def load_watkins(root: Path, group_pattern: str = r"^(\d{5})", label_column: str
 
 @zoo.hookimpl
 def register_datasets(register):
-    register(zoo.DatasetSpec(
-        name="fsdd", summary="Free Spoken Digit Dataset: 10 digits, group = speaker; speaker-held-out or official split",
-        load=load_fsdd, defaults={"split": "speaker"},
-    ))
-    register(zoo.DatasetSpec(
-        name="esc50", summary="ESC-50 / ESC-10 environmental sounds: official 5 folds, group = source recording",
-        load=load_esc50, defaults={"subset": "esc50", "test_fold": 5},
-    ))
-    register(zoo.DatasetSpec(
-        name="watkins", summary="Watkins marine mammal 'best of' cuts: root/<species>/*.wav or a CSV; group = tape",
-        load=load_watkins, defaults={"group_pattern": r"^(\d{5})", "label_column": "label", "path_column": "path"},
-    ))
+    register(
+        zoo.DatasetSpec(
+            name="fsdd",
+            summary="Free Spoken Digit Dataset: 10 digits, group = speaker; speakers held out or official",
+            load=load_fsdd,
+            defaults={"split": "speaker"},
+        )
+    )
+    register(
+        zoo.DatasetSpec(
+            name="esc50",
+            summary="ESC-50 / ESC-10 environmental sounds: official 5 folds, group = source recording",
+            load=load_esc50,
+            defaults={"subset": "esc50", "test_fold": 5},
+        )
+    )
+    register(
+        zoo.DatasetSpec(
+            name="watkins",
+            summary="Watkins marine mammal 'best of' cuts: root/<species>/*.wav or a CSV; group = tape",
+            load=load_watkins,
+            defaults={"group_pattern": r"^(\d{5})", "label_column": "label", "path_column": "path"},
+        )
+    )

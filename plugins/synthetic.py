@@ -31,7 +31,7 @@ def _clicks(n: int, sr: int, rate: float, rng: np.random.Generator) -> np.ndarra
     for t in times:
         i = int(t * sr)
         if 0 <= i < n - len(click):
-            out[i:i + len(click)] += click
+            out[i : i + len(click)] += click
     return out
 
 
@@ -69,8 +69,20 @@ def _call(kind: str, n: int, sr: int, f0: float, rng: np.random.Generator) -> np
     raise ValueError(kind)
 
 
-KINDS = ("whistle", "upsweep", "downsweep", "u_call", "trill", "moan", "harmonic", "pulsed",
-         "clicks_slow", "clicks_fast", "buzz", "knock")
+KINDS = (
+    "whistle",
+    "upsweep",
+    "downsweep",
+    "u_call",
+    "trill",
+    "moan",
+    "harmonic",
+    "pulsed",
+    "clicks_slow",
+    "clicks_fast",
+    "buzz",
+    "knock",
+)
 
 
 def make_clip(kind: str, sr: int, base_f0: float, noise_db: float, rng: np.random.Generator) -> np.ndarray:
@@ -79,25 +91,31 @@ def make_clip(kind: str, sr: int, base_f0: float, noise_db: float, rng: np.rando
     call_n = int(sr * rng.uniform(0.35, 0.8))
     call = _call(kind, call_n, sr, base_f0 * rng.uniform(0.9, 1.1), rng)
     call *= np.hanning(call_n) ** 0.25  # soft onset and offset
-    call /= np.sqrt(np.mean(call ** 2)) + 1e-9
+    call /= np.sqrt(np.mean(call**2)) + 1e-9
     clip = np.zeros(length)
     start = rng.integers(0, max(1, length - call_n))
-    clip[start:start + call_n] += call[: length - start]
+    clip[start : start + call_n] += call[: length - start]
     snr = rng.choice(SNRS_DB) + noise_db
     noise = np.cumsum(rng.standard_normal(length)) * 0.02 + rng.standard_normal(length)  # reddish background
-    noise *= 10 ** (-snr / 20) / (np.sqrt(np.mean(noise ** 2)) + 1e-9)
+    noise *= 10 ** (-snr / 20) / (np.sqrt(np.mean(noise**2)) + 1e-9)
     clip += noise
     return (0.3 * clip / np.abs(clip).max()).astype(np.float32)
 
 
-def generate(root: Path, recordings: int = 16, clips_per_recording: int = 4, sample_rate: int = 16000,
-             seed: int = 0) -> pd.DataFrame:
+def generate(
+    root: Path, recordings: int = 16, clips_per_recording: int = 4, sample_rate: int = 16000, seed: int = 0
+) -> pd.DataFrame:
     """Write the data set under `root` (once: reused while its settings match) and return its clip table."""
     import soundfile as sf
 
     root = Path(root)
-    settings = {"version": VERSION, "recordings": recordings, "clips_per_recording": clips_per_recording,
-                "sample_rate": sample_rate, "seed": seed}
+    settings = {
+        "version": VERSION,
+        "recordings": recordings,
+        "clips_per_recording": clips_per_recording,
+        "sample_rate": sample_rate,
+        "seed": seed,
+    }
     manifest = root / "manifest.json"
     if manifest.is_file() and json.loads(manifest.read_text()).get("settings") == settings:
         return pd.read_csv(root / "clips.csv").assign(path=lambda t: [str(root / p) for p in t["path"]])
@@ -112,7 +130,12 @@ def generate(root: Path, recordings: int = 16, clips_per_recording: int = 4, sam
             noise_db = rng.uniform(-3, 3)
             for i in range(clips_per_recording):
                 rel = f"{kind}/rec{rec:02d}_{i:02d}.wav"
-                sf.write(tmp / rel, make_clip(kind, sample_rate, base_f0, noise_db, rng), sample_rate, subtype="PCM_16")
+                sf.write(
+                    tmp / rel,
+                    make_clip(kind, sample_rate, base_f0, noise_db, rng),
+                    sample_rate,
+                    subtype="PCM_16",
+                )
                 rows.append({"path": rel, "label": kind, "group": f"{kind}/rec{rec:02d}"})
     table = pd.DataFrame(rows)
     table.to_csv(tmp / "clips.csv", index=False)

@@ -62,11 +62,19 @@ def zoo_cli(capsys):
     return run
 
 
-def write_tone(path: Path, freq: float = 440.0, sr: int = 16000, seconds: float = 0.5, subtype: str = "PCM_16",
-               channels: int = 1) -> Path:
+def write_tone(
+    path: Path,
+    freq: float = 440.0,
+    sr: int = 16000,
+    seconds: float = 0.5,
+    subtype: str = "PCM_16",
+    channels: int = 1,
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(sr * seconds)) / sr
-    wave = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * np.random.default_rng(int(freq)).standard_normal(len(t))
+    wave = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * np.random.default_rng(int(freq)).standard_normal(
+        len(t)
+    )
     data = np.stack([wave] * channels, axis=1) if channels > 1 else wave
     sf.write(path, data.astype(np.float32), sr, subtype=subtype)
     return path

@@ -57,15 +57,24 @@ def test_a_changed_setting_is_a_new_run(project, zoo_cli):
     assert len(list((project / "experiments" / "synthetic" / "baseline_cnn").iterdir())) == 2
 
 
-@pytest.mark.parametrize("args, message", [
-    (("run", "efficientnet-b0"), "Unknown model 'efficientnet-b0'. Did you mean 'efficientnet_b0'?"),
-    (("run", "--all", "--dataset", "folder"), "Data set 'folder' needs a data root: pass --data-root PATH"),
-    (("run", "--all", "--dataset", "folder", "--data-root", "nowhere"), "does not exist"),
-    (("run", "--all", "--dataset", "syntetic"), "Unknown dataset 'syntetic'. Did you mean 'synthetic'?"),
-    (("run", "--all", "--set", "protocol.epoch=3"), "unknown key 'epoch' (did you mean 'epochs'?)"),
-    (("run", "--all", "--set", "models.baseline_cnn.widht=3"), "[models.baseline_cnn]: unknown option 'widht'"),
-    (("show", "ffffff"), "No run 'ffffff' under"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("run", "efficientnet-b0"), "Unknown model 'efficientnet-b0'. Did you mean 'efficientnet_b0'?"),
+        (
+            ("run", "--all", "--dataset", "folder"),
+            "Data set 'folder' needs a data root: pass --data-root PATH",
+        ),
+        (("run", "--all", "--dataset", "folder", "--data-root", "nowhere"), "does not exist"),
+        (("run", "--all", "--dataset", "syntetic"), "Unknown dataset 'syntetic'. Did you mean 'synthetic'?"),
+        (("run", "--all", "--set", "protocol.epoch=3"), "unknown key 'epoch' (did you mean 'epochs'?)"),
+        (
+            ("run", "--all", "--set", "models.baseline_cnn.widht=3"),
+            "[models.baseline_cnn]: unknown option 'widht'",
+        ),
+        (("show", "ffffff"), "No run 'ffffff' under"),
+    ],
+)
 def test_bad_input_is_one_line_naming_the_thing(project, zoo_cli, args, message):
     code, out, err = zoo_cli(*args)
     assert code == 2
@@ -85,7 +94,9 @@ def test_unreadable_clip_among_good_ones_is_listed_and_the_run_goes_on(project, 
         for i in range(8):
             write_tone(project / "data" / label / f"{i}.wav", freq=freq + 20 * i)
     (project / "data" / "high" / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEdata")
-    code, out, err = zoo_cli("run", "baseline_cnn", "--dataset", "folder", "--data-root", "data", "--set", "splits.test=0.25")
+    code, out, err = zoo_cli(
+        "run", "baseline_cnn", "--dataset", "folder", "--data-root", "data", "--set", "splits.test=0.25"
+    )
     assert code == 0, err
     assert "skipped:" in err and "corrupt.wav" in err
     run_dir = next((project / "experiments" / "folder" / "baseline_cnn").iterdir())
@@ -97,8 +108,22 @@ def test_example_plugin_package_installs_and_trains(project, zoo_cli, tmp_path):
     """pip-installs examples/zoo-example-plugin (into a folder on PYTHONPATH) and trains it with `zoo run`."""
     example = Path(__file__).resolve().parents[1] / "examples" / "zoo-example-plugin"
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--target", str(target), str(example)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(example),
+        ],
+        check=True,
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
     zoo = [sys.executable, "-m", "zoo.cli"]
     out = subprocess.run([*zoo, "models"], capture_output=True, text=True, env=env, check=True).stdout

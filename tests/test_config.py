@@ -20,13 +20,16 @@ def test_defaults_and_overrides(tmp_path):
     assert s.path("experiments") == tmp_path / "experiments"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[protocol]\nepoch = 3\n", "unknown key 'epoch' (did you mean 'epochs'?)"),
-    ("[protocl]\n", "unknown section [protocl] (did you mean 'protocol'?)"),
-    ("[protocol]\nepochs = 'many'\n", "epochs = 'many' should be a int"),
-    ("[protocol\nepochs = 3\n", "not valid TOML"),
-    ("models = 3\n", "[models] must hold one table per model"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[protocol]\nepoch = 3\n", "unknown key 'epoch' (did you mean 'epochs'?)"),
+        ("[protocl]\n", "unknown section [protocl] (did you mean 'protocol'?)"),
+        ("[protocol]\nepochs = 'many'\n", "epochs = 'many' should be a int"),
+        ("[protocol\nepochs = 3\n", "not valid TOML"),
+        ("models = 3\n", "[models] must hold one table per model"),
+    ],
+)
 def test_malformed_registry_is_one_line_naming_the_key(tmp_path, text, message):
     with pytest.raises(ZooError) as info:
         load_settings(write(tmp_path, text))

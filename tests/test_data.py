@@ -23,11 +23,14 @@ def test_decode_mixes_rates_depths_and_channels_to_mono_at_one_rate(tmp_path):
     assert a.dtype == torch.float32
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b"", "empty file"),
-    (b"RIFF\x24\x00\x00\x00WAVEfmt ", "cannot decode"),
-    (b"not audio at all" * 10, "cannot decode"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"", "empty file"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", "cannot decode"),
+        (b"not audio at all" * 10, "cannot decode"),
+    ],
+)
 def test_unreadable_files_raise_a_reason(tmp_path, content, reason):
     path = tmp_path / "bad.wav"
     path.write_bytes(content)
@@ -64,13 +67,17 @@ def test_scan_folder_and_its_errors(tmp_path):
     with pytest.raises(ZooError, match="does not exist"):
         scan_folder(tmp_path / "nowhere")
     (tmp_path / "data" / "owl").mkdir()
-    with pytest.raises(ZooError, match=r"Class folder .*owl has no audio files .* add clips or remove the folder"):
+    with pytest.raises(
+        ZooError, match=r"Class folder .*owl has no audio files .* add clips or remove the folder"
+    ):
         scan_folder(tmp_path / "data")
 
 
 def test_read_annotations_resolves_paths_and_names_missing_columns(tmp_path):
     (tmp_path / "meta.csv").write_text("file,species,tape\na/1.wav,orca,t1\n")
-    table = read_annotations(tmp_path / "meta.csv", path_column="file", label_column="species", group_column="tape")
+    table = read_annotations(
+        tmp_path / "meta.csv", path_column="file", label_column="species", group_column="tape"
+    )
     assert table.loc[0, "path"] == str(tmp_path / "a" / "1.wav") and table.loc[0, "group"] == "t1"
     with pytest.raises(ZooError, match=r"no 'path' column .* set dataset.options.path_column"):
         read_annotations(tmp_path / "meta.csv")
@@ -80,22 +87,36 @@ def test_check_clip_table_refuses_one_class_and_bad_splits():
     with pytest.raises(ZooError, match="only one class"):
         check_clip_table(pd.DataFrame({"path": ["a", "b"], "label": ["x", "x"]}), "t")
     with pytest.raises(ZooError, match="split column has 'holdout'; use train, val or test"):
-        check_clip_table(pd.DataFrame({"path": ["a", "b"], "label": ["x", "y"], "split": ["train", "holdout"]}), "t")
+        check_clip_table(
+            pd.DataFrame({"path": ["a", "b"], "label": ["x", "y"], "split": ["train", "holdout"]}), "t"
+        )
 
 
 def test_common_split_names_are_read_and_the_mapping_said():
     """Item 18: validation / valid / dev are val (and so on), with a warning that says so."""
-    table = pd.DataFrame({"path": list("abcdef"), "label": list("xyxyxy"),
-                          "split": ["Training", "validation", "valid", "dev", "test", "Evaluation"]})
-    with pytest.warns(ZooWarning, match="split names read as dev = val, evaluation = test, training = train, "
-                                        "valid = val, validation = val"):
+    table = pd.DataFrame(
+        {
+            "path": list("abcdef"),
+            "label": list("xyxyxy"),
+            "split": ["Training", "validation", "valid", "dev", "test", "Evaluation"],
+        }
+    )
+    with pytest.warns(
+        ZooWarning,
+        match="split names read as dev = val, evaluation = test, training = train, "
+        "valid = val, validation = val",
+    ):
         checked = check_clip_table(table, "t")
     assert checked["split"].tolist() == ["train", "val", "val", "val", "test", "test"]
 
 
 def grouped_table(classes=4, groups=10, per_group=3):
-    rows = [{"path": f"{c}/{g}/{i}.wav", "label": f"c{c}", "group": f"{c}-{g}"}
-            for c in range(classes) for g in range(groups) for i in range(per_group)]
+    rows = [
+        {"path": f"{c}/{g}/{i}.wav", "label": f"c{c}", "group": f"{c}-{g}"}
+        for c in range(classes)
+        for g in range(groups)
+        for i in range(per_group)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -110,7 +131,9 @@ def test_splits_never_put_one_group_in_two_splits_and_keep_every_class():
 
 
 def test_own_split_is_kept_and_val_is_carved_from_train_by_group():
-    table = grouped_table().assign(split=lambda t: np.where(t["group"].str.endswith(("-0", "-1")), "test", "train"))
+    table = grouped_table().assign(
+        split=lambda t: np.where(t["group"].str.endswith(("-0", "-1")), "test", "train")
+    )
     split = assign_splits(table, SplitConfig(val=0.2, test=0.2))
     assert (split[table["split"] == "test"] == "test").all()
     assert (split == "val").any()
@@ -120,7 +143,11 @@ def test_own_split_is_kept_and_val_is_carved_from_train_by_group():
 def test_few_groups_hold_out_one_group_and_one_group_is_a_clear_error():
     table = grouped_table(classes=1, groups=3)
     split = assign_splits(table, SplitConfig())  # 3 groups: one each for train, val and test
-    assert table.assign(split=split).groupby("split")["group"].nunique().to_dict() == {"test": 1, "train": 1, "val": 1}
+    assert table.assign(split=split).groupby("split")["group"].nunique().to_dict() == {
+        "test": 1,
+        "train": 1,
+        "val": 1,
+    }
     with pytest.raises(ZooError, match="Only 1 groups for a 20% test split"):
         assign_splits(grouped_table(classes=1, groups=1), SplitConfig())
 
@@ -162,7 +189,9 @@ def test_long_clips_give_windows_and_short_ones_one(tmp_path):
     write_tone(tmp_path / "a" / "long.wav", seconds=3.0)  # about 6 windows of 0.5 s
     write_tone(tmp_path / "b" / "short.wav", seconds=0.05)
     table = check_clip_table(scan_folder(tmp_path), "test")
-    prepared = prepare(table, FeatureConfig(n_mels=32, frames=32, hop_length=256, max_windows=4), tmp_path / "cache")
+    prepared = prepare(
+        table, FeatureConfig(n_mels=32, frames=32, hop_length=256, max_windows=4), tmp_path / "cache"
+    )
     assert prepared.clips["windows"].tolist() == [4, 1]
     assert prepared.tensors["clip"].tolist() == [0, 0, 0, 0, 1]
 
@@ -194,14 +223,25 @@ def test_data_fingerprint_is_the_content_not_the_place(tmp_path):
 
 def test_duplicates_are_summed_up_in_one_line_and_listed_in_a_table():
     """Item 16: one summary line (not a line per pair) and the pairs as a table for duplicates.csv."""
-    clips = pd.DataFrame({"path": ["a1", "b1", "a2", "a3", "c"], "label": ["a", "b", "a", "a", "c"],
-                          "md5": ["x", "x", "y", "y", "z"]})
+    clips = pd.DataFrame(
+        {
+            "path": ["a1", "b1", "a2", "a3", "c"],
+            "label": ["a", "b", "a", "a", "c"],
+            "md5": ["x", "x", "y", "y", "z"],
+        }
+    )
     kept, table, messages = resolve_duplicates(clips)
     assert kept["path"].tolist() == ["a2", "c"]
-    assert messages == ["2 set(s) of byte-identical files (4 files): 1 under different labels (every copy dropped), "
-                        "1 under one label (first copy kept); listed in duplicates.csv"]
-    assert table[["path", "action"]].values.tolist() == [["a1", "dropped"], ["b1", "dropped"], ["a2", "kept"],
-                                                         ["a3", "dropped"]]
+    assert messages == [
+        "2 set(s) of byte-identical files (4 files): 1 under different labels (every copy dropped), "
+        "1 under one label (first copy kept); listed in duplicates.csv"
+    ]
+    assert table[["path", "action"]].values.tolist() == [
+        ["a1", "dropped"],
+        ["b1", "dropped"],
+        ["a2", "kept"],
+        ["a3", "dropped"],
+    ]
     assert table["labels"].tolist() == ["a|b", "a|b", "a", "a"]
     assert len(resolve_duplicates(clips, "keep")[0]) == 5
 
@@ -218,7 +258,9 @@ def test_classes_with_too_few_groups_are_said_once_in_the_zoos_words(recwarn):
 
 
 def test_official_split_that_leaks_groups_is_reported():
-    table = grouped_table().assign(split=lambda t: np.where(t["path"].str.endswith("0.wav"), "test", "train"), reason="")
+    table = grouped_table().assign(
+        split=lambda t: np.where(t["path"].str.endswith("0.wav"), "test", "train"), reason=""
+    )
     plan = plan_splits(table, SplitConfig())
     assert any("have clips in more than one split" in w for w in plan.warnings)
 

@@ -12,10 +12,8 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 
 from conftest import PLUGINS, TINY_REGISTRY, write_tone
 
@@ -26,8 +24,15 @@ REPO = Path(__file__).resolve().parents[1]
 def zoo_process(*args, cwd, **kwargs):
     """`zoo ARGS...` as a real process (stdout and stderr piped, text)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen([sys.executable, "-m", "zoo.cli", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "zoo.cli", *args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
 
 
 def two_class_folder(root, per_class=8, seconds=0.5):
@@ -46,18 +51,21 @@ def only_run(project, model="baseline_cnn", dataset="synthetic"):
 # 1-3: settings out of range are refused in one line, before any work
 
 
-@pytest.mark.parametrize("setting, message", [
-    ("protocol.epochs=0", "[protocol]: epochs = 0 is out of range; use a value of at least 1"),
-    ("protocol.epochs=-1", "epochs = -1 is out of range"),
-    ("protocol.lr=-1", "lr = -1.0 is out of range; use a value above 0"),
-    ("protocol.batch_size=0", "batch_size = 0 is out of range; use a value of at least 2"),
-    ("features.n_mels=0", "[features]: n_mels = 0 is out of range"),
-    ("splits.val=0", "[splits]: val = 0.0 is out of range; use a value between 0 and 1"),
-    ("splits.test=1.5", "test = 1.5 is out of range"),
-    ("splits.test=-0.2", "test = -0.2 is out of range"),
-    ("protocol.lr_factor=1.5", "lr_factor = 1.5 is out of range"),
-    ("features.fmax=9000", "fmax = 9000 is above half the sample rate"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("protocol.epochs=0", "[protocol]: epochs = 0 is out of range; use a value of at least 1"),
+        ("protocol.epochs=-1", "epochs = -1 is out of range"),
+        ("protocol.lr=-1", "lr = -1.0 is out of range; use a value above 0"),
+        ("protocol.batch_size=0", "batch_size = 0 is out of range; use a value of at least 2"),
+        ("features.n_mels=0", "[features]: n_mels = 0 is out of range"),
+        ("splits.val=0", "[splits]: val = 0.0 is out of range; use a value between 0 and 1"),
+        ("splits.test=1.5", "test = 1.5 is out of range"),
+        ("splits.test=-0.2", "test = -0.2 is out of range"),
+        ("protocol.lr_factor=1.5", "lr_factor = 1.5 is out of range"),
+        ("features.fmax=9000", "fmax = 9000 is above half the sample rate"),
+    ],
+)
 def test_out_of_range_settings_are_refused_before_any_work(project, zoo_cli, setting, message):
     code, _, err = zoo_cli("run", "--all", "--set", setting)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
@@ -89,7 +97,7 @@ def test_broken_link_and_truncated_wav_are_listed_with_their_reason(project, zoo
     data = two_class_folder(project / "data")
     (data / "low" / "gone.wav").symlink_to(project / "nowhere.wav")
     good = (data / "high" / "0.wav").read_bytes()
-    (data / "high" / "cut.wav").write_bytes(good[:44 + 100])  # the header promises 0.5 s, 50 samples follow
+    (data / "high" / "cut.wav").write_bytes(good[: 44 + 100])  # the header promises 0.5 s, 50 samples follow
     code, out, err = zoo_cli("prepare", "--dataset", "folder", "--data-root", "data")
     assert code == 0, err
     assert "gone.wav: broken symbolic link" in err
@@ -117,7 +125,10 @@ def test_a_file_whose_permissions_are_fixed_is_read_on_the_next_run(project, zoo
     data = two_class_folder(project / "data")
     clip = data / "low" / "0.wav"
     clip.chmod(0)
-    assert "cannot read: Permission denied" in zoo_cli("prepare", "--dataset", "folder", "--data-root", "data")[2]
+    assert (
+        "cannot read: Permission denied"
+        in zoo_cli("prepare", "--dataset", "folder", "--data-root", "data")[2]
+    )
     clip.chmod(0o644)
     assert "skipped:" not in zoo_cli("prepare", "--dataset", "folder", "--data-root", "data")[2]
 
@@ -172,7 +183,11 @@ def test_temporaries_of_a_killed_write_are_swept_on_the_next_run(project, zoo_cl
     assert zoo_cli("run", "baseline_cnn", "--epochs", "1")[0] == 0
     run_dir = only_run(project)
     cache = next((project / "cache" / "features" / "synthetic").iterdir())
-    stale = [run_dir / ".metrics.json.x1.tmp", cache / ".features.pt.x2.tmp", project / "leaderboard" / ".x.md.x3.tmp"]
+    stale = [
+        run_dir / ".metrics.json.x1.tmp",
+        cache / ".features.pt.x2.tmp",
+        project / "leaderboard" / ".x.md.x3.tmp",
+    ]
     for path in stale:
         path.write_bytes(b"half")
     shutil.rmtree(run_dir.parent / ".locks", ignore_errors=True)
@@ -222,7 +237,9 @@ def test_truncated_checkpoint_of_an_interrupted_run_is_said_and_training_starts_
     assert (run_dir / "metrics.json").is_file()
 
 
-def test_force_over_a_damaged_cache_keeps_the_finished_run_until_the_new_one_is_complete(project, zoo_cli, monkeypatch):
+def test_force_over_a_damaged_cache_keeps_the_finished_run_until_the_new_one_is_complete(
+    project, zoo_cli, monkeypatch
+):
     assert zoo_cli("run", "baseline_cnn", "--epochs", "1")[0] == 0
     run_dir = only_run(project)
     before = (run_dir / "metrics.json").read_text()
@@ -276,7 +293,9 @@ def test_two_runs_started_together_in_a_fresh_folder_train_once(project):
 def test_an_unwritable_output_folder_is_one_line_before_any_work(project, zoo_cli, where):
     (project / where).write_text("a file where a folder should be")
     code, out, err = zoo_cli("run", "baseline_cnn", "--epochs", "1")
-    assert code == 2 and f"Cannot write the" in err and str(project / where) in err and f"[paths] {where}" in err
+    assert (
+        code == 2 and "Cannot write the" in err and str(project / where) in err and f"[paths] {where}" in err
+    )
     assert len(err.strip().splitlines()) == 1
     assert not any((project / other).is_dir() for other in ("experiments", "cache") if other != where)
 
@@ -288,8 +307,12 @@ def test_written_files_get_the_umask_mode(project, zoo_cli):
     finally:
         os.umask(old)
     run_dir = only_run(project)
-    for path in (run_dir / "metrics.json", run_dir / "checkpoint.pt", project / "leaderboard" / "synthetic.md",
-                 next((project / "cache" / "features" / "synthetic").iterdir()) / "features.pt"):
+    for path in (
+        run_dir / "metrics.json",
+        run_dir / "checkpoint.pt",
+        project / "leaderboard" / "synthetic.md",
+        next((project / "cache" / "features" / "synthetic").iterdir()) / "features.pt",
+    ):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
 
 
@@ -297,7 +320,7 @@ def test_written_files_get_the_umask_mode(project, zoo_cli):
 
 
 def with_failing_models(project, *models):
-    text = textwrap.dedent(TINY_REGISTRY).replace("[models.efficientnet_b0]\npretrained = \"auto\"\n", "")
+    text = textwrap.dedent(TINY_REGISTRY).replace('[models.efficientnet_b0]\npretrained = "auto"\n', "")
     text += "".join(f"[models.{m}]\n" for m in models)
     text += f'[plugins]\nmodules = ["{PLUGINS / "failing_models.py"}"]\n'
     (project / "registry.toml").write_text(text)
@@ -312,7 +335,10 @@ def test_one_broken_model_among_three_is_recorded_and_the_others_finish(project,
     assert "2 run(s) failed" in err and "Test-split results" in out
     assert (only_run(project) / "metrics.json").is_file()
     failed = json.loads((only_run(project, "broken_build") / "failed.json").read_text())
-    assert "RuntimeError: this model's build() is broken" in failed["error"] and "Traceback" in failed["traceback"]
+    assert (
+        "RuntimeError: this model's build() is broken" in failed["error"]
+        and "Traceback" in failed["traceback"]
+    )
     board = (project / "leaderboard" / "synthetic.md").read_text()
     assert "| 1 | baseline_cnn |" in board and "## Failed (not ranked)" in board
     assert "| broken_build |" in board and "| wrong_shape |" in board and "| 2 | " not in board
@@ -332,7 +358,9 @@ def test_a_model_whose_loss_becomes_nan_fails_with_the_epoch_and_is_not_ranked(p
 
 
 def test_tables_stay_readable_in_80_columns_when_piped(project):
-    (project / "registry.toml").write_text(textwrap.dedent(TINY_REGISTRY).replace("[protocol]\n", "[protocol]\nfolds = 2\n"))
+    (project / "registry.toml").write_text(
+        textwrap.dedent(TINY_REGISTRY).replace("[protocol]\n", "[protocol]\nfolds = 2\n")
+    )
     proc = zoo_process("run", "--all", "--epochs", "1", cwd=project)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
@@ -375,7 +403,9 @@ def test_train_seconds_after_a_resume_count_every_epoch(project, zoo_cli):
     (run_dir / "metrics.json").unlink()
     assert zoo_cli("run", "baseline_cnn", "--epochs", "3")[0] == 0  # resumes from the finished checkpoint
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert checkpoint["finished"] and metrics["train_seconds"] == pytest.approx(history["seconds"].sum(), abs=0.02)
+    assert checkpoint["finished"] and metrics["train_seconds"] == pytest.approx(
+        history["seconds"].sum(), abs=0.02
+    )
 
 
 def test_a_bad_model_option_is_refused_before_the_cache_is_built(project, zoo_cli):
@@ -386,7 +416,11 @@ def test_a_bad_model_option_is_refused_before_the_cache_is_built(project, zoo_cl
 
 def test_kill_minus_nine_then_a_rerun_gives_the_uninterrupted_metrics():
     """The kill -9 loop of benchmarks/kill_resume.py, with two kill points (the note has a run with ten)."""
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "kill_resume.py"), "--kills", "2"],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "kill_resume.py"), "--kills", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "2/2 reruns gave the uninterrupted run's metrics and predictions" in done.stdout

@@ -7,8 +7,13 @@ import pytest
 
 from conftest import FSDD
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (FSDD / "metadata.csv").is_file(),
-                                                   reason=f"FSDD not found at {FSDD} (only in the project's shared folder)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (FSDD / "metadata.csv").is_file(),
+        reason=f"FSDD not found at {FSDD} (only in the project's shared folder)",
+    ),
+]
 
 
 @pytest.fixture
@@ -22,8 +27,20 @@ def fsdd_subset(project):
 
 
 def test_fsdd_through_csv_holds_out_whole_speakers(project, zoo_cli, fsdd_subset):
-    code, _, err = zoo_cli("run", "baseline_cnn", "--dataset", "csv", "--data-root", str(fsdd_subset),
-                           "--dataset-id", "fsdd", "--epochs", "3", "--set", "features.frames=48")
+    code, _, err = zoo_cli(
+        "run",
+        "baseline_cnn",
+        "--dataset",
+        "csv",
+        "--data-root",
+        str(fsdd_subset),
+        "--dataset-id",
+        "fsdd",
+        "--epochs",
+        "3",
+        "--set",
+        "features.frames=48",
+    )
     assert code == 0, err
     run_dir = next((project / "experiments" / "fsdd" / "baseline_cnn").iterdir())
     splits = pd.read_csv(run_dir / "splits.csv")
@@ -34,13 +51,22 @@ def test_fsdd_through_csv_holds_out_whole_speakers(project, zoo_cli, fsdd_subset
 
 
 def test_fsdd_official_split_keeps_its_test_set_and_says_speakers_leak(project, zoo_cli, fsdd_subset):
-    code, _, err = zoo_cli("prepare", "--dataset", "csv", "--data-root", str(fsdd_subset), "--dataset-id", "fsdd-official",
-                           "--set", "dataset.options.split_column=official_split")
+    code, _, err = zoo_cli(
+        "prepare",
+        "--dataset",
+        "csv",
+        "--data-root",
+        str(fsdd_subset),
+        "--dataset-id",
+        "fsdd-official",
+        "--set",
+        "dataset.options.split_column=official_split",
+    )
     assert code == 0, err
     assert "group(s) have clips in more than one split" in err
     from zoo.config import load_settings
-    from zoo.runner import split_data
     from zoo.data.cache import Prepared
+    from zoo.runner import split_data
 
     cache = next((project / "cache" / "features" / "fsdd-official").glob("*/meta.json")).parent
     settings = load_settings(project / "registry.toml")

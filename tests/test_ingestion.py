@@ -1,4 +1,5 @@
-"""Real recordings are messy: mixed formats are prepared, bad files are listed with a reason, the run goes on."""
+"""Real recordings are messy: mixed formats are prepared, bad files are listed with a reason, the run goes
+on."""
 
 import numpy as np
 import pandas as pd
@@ -24,14 +25,28 @@ def messy_folder(root):
     (root / "orca" / "empty.wav").write_bytes(b"")
     (root / "orca" / "truncated.wav").write_bytes((root / "orca" / "pcm16_8k.wav").read_bytes()[:20])
     sf.write(root / "humpback" / "nans.wav", np.full(4000, np.nan, dtype=np.float32), 8000, subtype="FLOAT")
-    (root / "humpback" / "same.wav").write_bytes((root / "orca" / "extra0.wav").read_bytes())  # one file, two labels
+    (root / "humpback" / "same.wav").write_bytes(
+        (root / "orca" / "extra0.wav").read_bytes()
+    )  # one file, two labels
     return root
 
 
 def test_mixed_formats_are_prepared_and_each_bad_file_listed(project, zoo_cli, monkeypatch):
     messy_folder(project / "messy")
-    code, out, err = zoo_cli("run", "baseline_cnn", "--dataset", "folder", "--data-root", "messy", "--epochs", "1",
-                             "--set", "splits.test=0.25", "--set", "splits.val=0.25")
+    code, out, err = zoo_cli(
+        "run",
+        "baseline_cnn",
+        "--dataset",
+        "folder",
+        "--data-root",
+        "messy",
+        "--epochs",
+        "1",
+        "--set",
+        "splits.test=0.25",
+        "--set",
+        "splits.val=0.25",
+    )
     assert code == 0, err
     reasons = {"empty.wav": "empty file", "truncated.wav": "cannot decode", "nans.wav": "NaN"}
     for name, reason in reasons.items():
@@ -54,15 +69,21 @@ def test_mixed_formats_are_prepared_and_each_bad_file_listed(project, zoo_cli, m
     monkeypatch.setattr(zoo.cli, "console", Console(width=200, soft_wrap=True))  # one line per table row
     code, out, _ = zoo_cli("inspect", "--dataset", "folder", "--data-root", "messy")
     assert code == 0
-    orca = [cell.strip() for cell in next(line for line in out.splitlines() if " orca " in line).split("│")[1:-1]]
+    orca = [
+        cell.strip() for cell in next(line for line in out.splitlines() if " orca " in line).split("│")[1:-1]
+    ]
     # class, clips, duration, groups, sample rates, skipped, duplicates, train, val, test
-    assert orca[:2] == ["orca", "12"] and orca[4] == "8000, 16000, 22050, 44100 ..." and orca[5:7] == ["2", "1"]
+    assert (
+        orca[:2] == ["orca", "12"] and orca[4] == "8000, 16000, 22050, 44100 ..." and orca[5:7] == ["2", "1"]
+    )
     assert sum(int(n) for n in orca[7:]) == 9
 
 
 def test_a_long_clip_yields_several_windows(project, zoo_cli):
     messy_folder(project / "messy")
-    code, _, err = zoo_cli("prepare", "--dataset", "folder", "--data-root", "messy", "--set", "features.max_windows=6")
+    code, _, err = zoo_cli(
+        "prepare", "--dataset", "folder", "--data-root", "messy", "--set", "features.max_windows=6"
+    )
     assert code == 0, err
     from zoo.data.cache import Prepared
 

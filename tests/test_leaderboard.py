@@ -3,15 +3,32 @@ import json
 from zoo.leaderboard import build_board, render_markdown, write_leaderboards
 
 
-def fake_run(experiments, model, run_id, acc, f1, finished, fingerprint="fp1", protocol=None, params=None, notes=()):
+def fake_run(
+    experiments, model, run_id, acc, f1, finished, fingerprint="fp1", protocol=None, params=None, notes=()
+):
     run_dir = experiments / "birds" / model / run_id
     run_dir.mkdir(parents=True)
-    config = {"model": {"name": model, "params": params or {}}, "notes": list(notes),
-              "dataset": {"fingerprint": fingerprint, "classes": ["a", "b"]},
-              "protocol": protocol or {"lr": 0.001, "batch_size": 32, "epochs": 10, "early_stop_patience": 3, "seed": 0},
-              "features": {"n_mels": 64}, "splits": {"test": 0.2}}
-    metrics = {"model": model, "run_id": run_id, "accuracy": acc, "macro_precision": f1, "macro_recall": f1,
-               "macro_f1": f1, "n_test": 20, "epochs": 5, "best_epoch": 3, "finished_at": finished}
+    config = {
+        "model": {"name": model, "params": params or {}},
+        "notes": list(notes),
+        "dataset": {"fingerprint": fingerprint, "classes": ["a", "b"]},
+        "protocol": protocol
+        or {"lr": 0.001, "batch_size": 32, "epochs": 10, "early_stop_patience": 3, "seed": 0},
+        "features": {"n_mels": 64},
+        "splits": {"test": 0.2},
+    }
+    metrics = {
+        "model": model,
+        "run_id": run_id,
+        "accuracy": acc,
+        "macro_precision": f1,
+        "macro_recall": f1,
+        "macro_f1": f1,
+        "n_test": 20,
+        "epochs": 5,
+        "best_epoch": 3,
+        "finished_at": finished,
+    }
     (run_dir / "config.json").write_text(json.dumps(config))
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     return run_dir
@@ -39,17 +56,33 @@ def test_runs_on_other_data_or_protocol_are_not_ranked_together(tmp_path):
 
 def test_markdown_links_each_row_to_its_run_folder_and_report(tmp_path):
     exp = tmp_path / "experiments"
-    fake_run(exp, "effnet", "r3", 0.9, 0.89, "2026-01-03T00:00:00", params={"pretrained": False},
-             notes=['efficientnet_b0: pretrained = "auto" found no ImageNet weights on disk'])
+    fake_run(
+        exp,
+        "effnet",
+        "r3",
+        0.9,
+        0.89,
+        "2026-01-03T00:00:00",
+        params={"pretrained": False},
+        notes=['efficientnet_b0: pretrained = "auto" found no ImageNet weights on disk'],
+    )
     fake_run(tmp_path / "experiments", "cnn", "r9", 0.5, 0.5, "2026-01-01T00:00:00")
     (exp / "birds" / "broken" / "half").mkdir(parents=True)  # an unfinished run folder is ignored
     write_leaderboards(exp, tmp_path / "leaderboard")
     text = (tmp_path / "leaderboard" / "birds.md").read_text()
-    assert "| 1 | effnet | 0.9000 | 0.8900 | 0.8900 | 0.8900 | 5 (3) | random (auto: no weights on disk) |" in text
-    assert "[r3](../experiments/birds/effnet/r3/) | [report](../experiments/birds/effnet/r3/report.csv) |" in text
+    assert (
+        "| 1 | effnet | 0.9000 | 0.8900 | 0.8900 | 0.8900 | 5 (3) | random (auto: no weights on disk) |"
+        in text
+    )
+    assert (
+        "[r3](../experiments/birds/effnet/r3/) | [report](../experiments/birds/effnet/r3/report.csv) |"
+        in text
+    )
     assert "| 2 | cnn |" in text
     assert "[birds](birds.md)" in (tmp_path / "leaderboard" / "README.md").read_text()
-    assert (tmp_path / "leaderboard" / "birds.csv").read_text().splitlines()[1].startswith("1,effnet,0.900000")
+    assert (
+        (tmp_path / "leaderboard" / "birds.csv").read_text().splitlines()[1].startswith("1,effnet,0.900000")
+    )
 
 
 def test_cross_validated_runs_show_mean_and_std_over_folds(tmp_path):

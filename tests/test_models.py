@@ -45,8 +45,13 @@ def test_channel_replication_equals_summed_single_channel_stem(tmp_path):
 
     weights = tmp_path / "model.safetensors"
     imagenet_like_weights(weights)
-    three = timm.create_model("efficientnet_b0", pretrained=True, num_classes=4, in_chans=3,
-                              pretrained_cfg_overlay={"file": str(weights)}).eval()
+    three = timm.create_model(
+        "efficientnet_b0",
+        pretrained=True,
+        num_classes=4,
+        in_chans=3,
+        pretrained_cfg_overlay={"file": str(weights)},
+    ).eval()
     one = efficientnet.build(4, pretrained=True, weights=str(weights)).eval()
     with torch.no_grad():
         one.classifier.load_state_dict(three.classifier.state_dict())  # the new heads are random: share one
@@ -82,7 +87,9 @@ def test_pretrained_true_without_weights_is_a_one_line_error(monkeypatch, tmp_pa
     with pytest.raises(ZooError) as info:
         efficientnet.build(3, pretrained=True)
     message = str(info.value)
-    assert "cannot load ImageNet weights" in message and "pretrained = false" in message and "\n" not in message
+    assert (
+        "cannot load ImageNet weights" in message and "pretrained = false" in message and "\n" not in message
+    )
 
 
 def test_missing_weights_file_is_an_error(tmp_path):

@@ -14,7 +14,11 @@ def fsdd_fixture(root):
     for digit in range(3):
         for speaker in ("george", "jackson", "lucas", "nicolas"):
             for index in range(7):
-                write_tone(root / "recordings" / f"{digit}_{speaker}_{index}.wav", freq=300 + 100 * digit, seconds=0.1)
+                write_tone(
+                    root / "recordings" / f"{digit}_{speaker}_{index}.wav",
+                    freq=300 + 100 * digit,
+                    seconds=0.1,
+                )
     (root / "recordings" / "README.txt").write_text("not audio")
     return root / "recordings"
 
@@ -47,8 +51,17 @@ def esc50_fixture(root):
             for take in "AB":
                 name = f"{fold}-{100 + target}{fold}-{take}-{target}.wav"
                 write_tone(root / "audio" / name, freq=200 + 50 * target, seconds=0.2)
-                rows.append({"filename": name, "fold": fold, "target": target, "category": category, "esc10": esc10,
-                             "src_file": f"{100 + target}{fold}", "take": take})
+                rows.append(
+                    {
+                        "filename": name,
+                        "fold": fold,
+                        "target": target,
+                        "category": category,
+                        "esc10": esc10,
+                        "src_file": f"{100 + target}{fold}",
+                        "take": take,
+                    }
+                )
     (root / "meta").mkdir()
     pd.DataFrame(rows).to_csv(root / "meta" / "esc50.csv", index=False)
     return root
@@ -67,7 +80,10 @@ def test_esc50_has_official_folds_and_groups_by_source_file(tmp_path):
 
 
 def test_watkins_folders_group_cuts_by_tape(tmp_path):
-    for species, cuts in (("Orcinus orca", ["6102500A", "6102500B", "7200300A"]), ("BD3A", ["8100100A", "cut-x"])):
+    for species, cuts in (
+        ("Orcinus orca", ["6102500A", "6102500B", "7200300A"]),
+        ("BD3A", ["8100100A", "cut-x"]),
+    ):
         for cut in cuts:
             write_tone(tmp_path / "watkins" / species / f"{cut}.wav")
     table = load_watkins(tmp_path / "watkins")
@@ -80,7 +96,9 @@ def test_watkins_folders_group_cuts_by_tape(tmp_path):
 def test_watkins_annotations_csv_as_in_the_seed_project(tmp_path):
     write_tone(tmp_path / "cuts" / "6102500A.wav")
     write_tone(tmp_path / "cuts" / "6102500B.wav")
-    (tmp_path / "annotations.csv").write_text("file,species\ncuts/6102500A.wav,Orca\ncuts/6102500B.wav,Orca\n")
+    (tmp_path / "annotations.csv").write_text(
+        "file,species\ncuts/6102500A.wav,Orca\ncuts/6102500B.wav,Orca\n"
+    )
     table = load_watkins(tmp_path / "annotations.csv", path_column="file", label_column="species")
     assert table["group"].tolist() == ["61025", "61025"] and table["label"].tolist() == ["Orca", "Orca"]
     (tmp_path / "with_group.csv").write_text("path,label,group\ncuts/6102500A.wav,Orca,tapeA\n")

@@ -23,12 +23,15 @@ def test_local_module_registers_a_model():
     assert "local:" in next(p.source for p in registry.plugins if p.name == "tiny_model")
 
 
-@pytest.mark.parametrize("module, expected", [
-    ("broken_import.py", "ImportError: No module named 'panns_inference'"),
-    ("misspelled_hook.py", "unknown hook 'register_model' (did you mean 'register_models'?)"),
-    ("bad_spec.py", "register_models: ValueError: model name 'Good_Model' must be lower_snake_case"),
-    ("missing.py", "FileNotFoundError: no such file"),
-])
+@pytest.mark.parametrize(
+    "module, expected",
+    [
+        ("broken_import.py", "ImportError: No module named 'panns_inference'"),
+        ("misspelled_hook.py", "unknown hook 'register_model' (did you mean 'register_models'?)"),
+        ("bad_spec.py", "register_models: ValueError: model name 'Good_Model' must be lower_snake_case"),
+        ("missing.py", "FileNotFoundError: no such file"),
+    ],
+)
 def test_broken_plugin_is_reported_and_the_rest_keep_working(module, expected):
     registry = load_registry([PLUGINS / module])
     info = next(p for p in registry.plugins if p.name == module.removesuffix(".py"))
@@ -52,17 +55,24 @@ def test_broken_entry_point_is_reported():
 
 
 def test_two_plugins_claiming_one_name_is_an_error_naming_both():
-    with pytest.raises(ZooError, match="'baseline_cnn' is registered by two plugins, 'baseline_cnn' and 'duplicate_name'"):
+    with pytest.raises(
+        ZooError, match="'baseline_cnn' is registered by two plugins, 'baseline_cnn' and 'duplicate_name'"
+    ):
         load_registry([PLUGINS / "duplicate_name.py"])
 
 
 def test_unknown_model_suggests_the_close_name():
-    with pytest.raises(ZooError, match=r"Unknown model 'efficientnet-b0'. Did you mean 'efficientnet_b0'\? See 'zoo models'."):
+    with pytest.raises(
+        ZooError, match=r"Unknown model 'efficientnet-b0'. Did you mean 'efficientnet_b0'\? See 'zoo models'."
+    ):
         load_registry().model("efficientnet-b0")
 
 
 def test_listing_commands_do_not_import_torch():
-    code = "import sys; from zoo.cli import main; main(['models']); main(['plugins']); main(['datasets']); print('torch' in sys.modules)"
+    code = (
+        "import sys; from zoo.cli import main; main(['models']); main(['plugins']); main(['datasets']); "
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False")
 

@@ -7,20 +7,28 @@ from torch import nn
 from zoo.config import Protocol
 from zoo.trainer import Resident, TrainData, Trainer, autocast_dtype, class_weights, pick_device, spec_augment
 
-PROTOCOL = Protocol(epochs=4, batch_size=8, lr=0.01, early_stop_patience=10, freq_mask_width=2, time_mask_width=2)
+PROTOCOL = Protocol(
+    epochs=4, batch_size=8, lr=0.01, early_stop_patience=10, freq_mask_width=2, time_mask_width=2
+)
 
 
 def toy_data(n=48, classes=3):
     g = torch.Generator().manual_seed(0)
     y = torch.arange(n) % classes
     x = torch.randn(n, 1, 8, 8, generator=g) * 0.5 + y.view(-1, 1, 1, 1).float()
-    return TrainData(x[: n * 3 // 4], y[: n * 3 // 4], x[n * 3 // 4:], y[n * 3 // 4:], classes)
+    return TrainData(x[: n * 3 // 4], y[: n * 3 // 4], x[n * 3 // 4 :], y[n * 3 // 4 :], classes)
 
 
 def toy_model():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Dropout(0.2), nn.Linear(4, 3))
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(0.2),
+        nn.Linear(4, 3),
+    )
 
 
 def test_class_weights_are_n_over_k_times_n_c():
@@ -112,8 +120,12 @@ def reference_fit(model, data: TrainData, p: Protocol) -> list[tuple[float, floa
     for epoch in range(1, p.epochs + 1):
         torch.manual_seed(p.seed * 100_003 + epoch)
         order = torch.randperm(len(data.y_train)).tolist()
-        loader = torch.utils.data.DataLoader(Normalised(data.x_train, data.y_train), batch_size=p.batch_size,
-                                             sampler=order, generator=torch.Generator())
+        loader = torch.utils.data.DataLoader(
+            Normalised(data.x_train, data.y_train),
+            batch_size=p.batch_size,
+            sampler=order,
+            generator=torch.Generator(),
+        )
         model.train()
         total = 0.0
         for xb, yb in loader:
@@ -155,7 +167,9 @@ def test_compile_option_trains_the_same_model():
 
     def no_dropout():  # inductor draws dropout masks from its own generator: compare without dropout
         torch.manual_seed(0)
-        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+        return nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)
+        )
 
     model = no_dropout()
     history = Trainer(p).fit(model, toy_data())

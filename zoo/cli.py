@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             return 2
         except KeyboardInterrupt as exc:
-            err_console.print("interrupted: a started run resumes from its last checkpoint when you run it again.")
+            err_console.print(
+                "interrupted: a started run resumes from its last checkpoint when you run it again."
+            )
             return 143 if isinstance(exc, Terminated) else 130
         finally:
             signal.signal(signal.SIGTERM, previous)
@@ -59,30 +61,59 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--registry", type=Path, help="registry.toml to use (default: ./registry.toml or a parent's)")
+    common.add_argument(
+        "--registry", type=Path, help="registry.toml to use (default: ./registry.toml or a parent's)"
+    )
     common.add_argument("--dataset", help="data set to use (overrides [dataset] name)")
     common.add_argument("--data-root", help="data root: a folder, or an annotations CSV for 'csv'")
-    common.add_argument("--dataset-id", help="name of its experiments/ and leaderboard/ entries (default: the data set name)")
+    common.add_argument(
+        "--dataset-id", help="name of its experiments/ and leaderboard/ entries (default: the data set name)"
+    )
     common.add_argument("--epochs", type=int, help="maximum epochs (overrides protocol.epochs)")
-    common.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any registry.toml setting, e.g. --set protocol.lr=3e-4 (repeatable)")
-    parser = argparse.ArgumentParser(prog="zoo", description="audio-zoo: one protocol, one test set, one leaderboard.")
+    common.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any registry.toml setting, e.g. --set protocol.lr=3e-4 (repeatable)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="zoo", description="audio-zoo: one protocol, one test set, one leaderboard."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func, text in (
-        ("init", cmd_init, "write a registry.toml with the built-in defaults and every registered model here"),
+        (
+            "init",
+            cmd_init,
+            "write a registry.toml with the built-in defaults and every registered model here",
+        ),
         ("models", cmd_models, "list the registered models and the plugin each came from"),
         ("datasets", cmd_datasets, "list the registered data sets"),
         ("plugins", cmd_plugins, "list the plugins, where they came from, and any that failed to load"),
         ("prepare", cmd_prepare, "build the feature cache of the active data set"),
-        ("inspect", cmd_inspect, "per class: clips, duration, groups, sample rates, skipped and duplicate files, split sizes"),
-        ("leaderboard", cmd_leaderboard, "rebuild leaderboard/*.md from the run folders and print the active one"),
+        (
+            "inspect",
+            cmd_inspect,
+            "per class: clips, duration, groups, sample rates, skipped and duplicate files, split sizes",
+        ),
+        (
+            "leaderboard",
+            cmd_leaderboard,
+            "rebuild leaderboard/*.md from the run folders and print the active one",
+        ),
     ):
         sub.add_parser(name, parents=[common], help=text, description=text).set_defaults(func=func)
-    run = sub.add_parser("run", parents=[common], help="train and evaluate models, then refresh the leaderboard",
-                         description="Train and evaluate models under the one protocol, then refresh the leaderboard.")
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="train and evaluate models, then refresh the leaderboard",
+        description="Train and evaluate models under the one protocol, then refresh the leaderboard.",
+    )
     run.add_argument("models", nargs="*", help="model names (see 'zoo models')")
     run.add_argument("--all", action="store_true", help="every model listed in [models] of registry.toml")
-    run.add_argument("--force", action="store_true", help="retrain even when a finished run has the same run id")
+    run.add_argument(
+        "--force", action="store_true", help="retrain even when a finished run has the same run id"
+    )
     run.set_defaults(func=cmd_run)
     show = sub.add_parser("show", parents=[common], help="a run's metrics and per-class report")
     show.add_argument("run", help="run id (or its first characters), or a run folder")
@@ -98,8 +129,12 @@ def _settings(args, needs_registry: bool = True):
         if not sep or not key:
             raise ZooError(f"--set {item!r}: use KEY=VALUE, e.g. --set protocol.epochs=10.")
         overrides[key.strip()] = parse_value(value.strip())
-    for key, value in (("dataset.name", args.dataset), ("dataset.root", args.data_root),
-                       ("dataset.id", args.dataset_id), ("protocol.epochs", args.epochs)):
+    for key, value in (
+        ("dataset.name", args.dataset),
+        ("dataset.root", args.data_root),
+        ("dataset.id", args.dataset_id),
+        ("protocol.epochs", args.epochs),
+    ):
         if value is not None:
             overrides[key] = value
     if args.data_root is not None:  # relative to where the user typed it, not to registry.toml
@@ -107,7 +142,9 @@ def _settings(args, needs_registry: bool = True):
     try:
         registry_file = args.registry or find_registry()
     except ZooError:
-        if needs_registry:  # work would be done with settings nobody chose, and files written where nobody looks
+        if (
+            needs_registry
+        ):  # work would be done with settings nobody chose, and files written where nobody looks
             raise
         return settings_from_dict(with_overrides({}, overrides), Path.cwd())  # listing only: the defaults
     return load_settings(registry_file, overrides)
@@ -121,7 +158,11 @@ def _load(args, needs_registry: bool = True):
 def _warn_broken(registry) -> None:
     for p in registry.plugins:
         if p.error:
-            err_console.print(f"[yellow]warning:[/] plugin {p.name!r} ({p.source}) skipped: {escape(p.error)}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[yellow]warning:[/] plugin {p.name!r} ({p.source}) skipped: {escape(p.error)}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def cmd_init(args) -> None:
@@ -133,7 +174,9 @@ def cmd_init(args) -> None:
         raise ZooError(f"{target} already exists: edit it, or remove it first to start afresh.")
     _, registry = _load(args, needs_registry=False)
     write_text(target, render_registry(sorted(registry.models)))
-    console.print(f"written: {target} (the built-in defaults; edit it, then `zoo run --all`)", highlight=False)
+    console.print(
+        f"written: {target} (the built-in defaults; edit it, then `zoo run --all`)", highlight=False
+    )
 
 
 def cmd_models(args) -> None:
@@ -148,12 +191,24 @@ def _list_specs(args, kind: str) -> None:
     _, registry = _load(args, needs_registry=False)
     specs = registry.models if kind == "model" else registry.datasets
     flag = "pretrained" if kind == "model" else "needs_root"
-    table = Table(Column(kind, no_wrap=True), "plugin", flag.replace("_", " "), "defaults", "summary",
-                  title=f"Registered {kind}s")
+    table = Table(
+        Column(kind, no_wrap=True),
+        "plugin",
+        flag.replace("_", " "),
+        "defaults",
+        "summary",
+        title=f"Registered {kind}s",
+    )
     for name in sorted(specs):
         spec = specs[name]
         defaults = ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items())
-        table.add_row(name, registry.plugin_of(kind, name), "yes" if getattr(spec, flag) else "no", defaults, spec.summary)
+        table.add_row(
+            name,
+            registry.plugin_of(kind, name),
+            "yes" if getattr(spec, flag) else "no",
+            defaults,
+            spec.summary,
+        )
     console.print(table)
     _warn_broken(registry)
 
@@ -171,9 +226,15 @@ def cmd_plugins(args) -> None:
 def _prepare(settings, registry):
     from zoo.runner import prepare_data
 
-    with Progress(TextColumn("[bold]preparing {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("clips, {task.fields[skipped]} skipped"), TimeElapsedColumn(), console=console,
-                  transient=False) as progress:
+    with Progress(
+        TextColumn("[bold]preparing {task.fields[name]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("clips, {task.fields[skipped]} skipped"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         task = progress.add_task("prepare", total=None, name=settings.dataset.key, skipped=0)
 
         def report(done, total, skipped):
@@ -183,12 +244,18 @@ def _prepare(settings, registry):
         n = prepared.meta["clips"]  # also when the cache was reused and nothing was decoded
         progress.update(task, completed=n, total=n, skipped=prepared.meta["skipped"])
     for item in prepared.skipped:
-        err_console.print(f"[yellow]skipped:[/] {escape(item['path'])}: {escape(item['reason'])}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[yellow]skipped:[/] {escape(item['path'])}: {escape(item['reason'])}",
+            highlight=False,
+            soft_wrap=True,
+        )
     return prepared
 
 
 def _say_waiting(what: str) -> None:
-    err_console.print(f"waiting: {what}; this process goes on when it is done.", highlight=False, soft_wrap=True)
+    err_console.print(
+        f"waiting: {what}; this process goes on when it is done.", highlight=False, soft_wrap=True
+    )
 
 
 def _check_outputs(settings, *which: str) -> None:
@@ -221,7 +288,9 @@ def cmd_prepare(args) -> None:
         table.add_row(name, *(str(counts[s]) for s in ("train", "val", "test")))
     console.print(table)
     if prepared.skipped:
-        console.print(f"{len(prepared.skipped)} clip(s) skipped (listed above and in {prepared.dir / 'clips.csv'}).")
+        console.print(
+            f"{len(prepared.skipped)} clip(s) skipped (listed above and in {prepared.dir / 'clips.csv'})."
+        )
 
 
 def cmd_inspect(args) -> None:
@@ -232,18 +301,35 @@ def cmd_inspect(args) -> None:
     splits = _split(settings, prepared)
     clips, usable = prepared.clips, splits.clips
     decodable = clips[clips["reason"] == ""]
-    table = Table("class", "clips", "duration", "groups", "sample rates (Hz)", "skipped", "duplicates",
-                  "train", "val", "test", title=f"{settings.dataset.key}: {len(clips)} clips")
+    table = Table(
+        "class",
+        "clips",
+        "duration",
+        "groups",
+        "sample rates (Hz)",
+        "skipped",
+        "duplicates",
+        "train",
+        "val",
+        "test",
+        title=f"{settings.dataset.key}: {len(clips)} clips",
+    )
     counts = splits.counts()
     for label in sorted(clips["label"].unique()):
         mine = clips[clips["label"] == label]
         ok = decodable[decodable["label"] == label]
         rates = sorted(ok["sample_rate"].astype(int).unique())
         split_sizes = counts.loc[label] if label in counts.index else {s: 0 for s in ("train", "val", "test")}
-        table.add_row(label, str(len(mine)), f"{ok['duration_s'].sum():.1f} s", str(mine["group"].nunique()),
-                      ", ".join(map(str, rates[:4])) + (" ..." if len(rates) > 4 else ""),
-                      str(len(mine) - len(ok)), str(len(ok) - (usable["label"] == label).sum()),
-                      *(str(split_sizes[s]) for s in ("train", "val", "test")))
+        table.add_row(
+            label,
+            str(len(mine)),
+            f"{ok['duration_s'].sum():.1f} s",
+            str(mine["group"].nunique()),
+            ", ".join(map(str, rates[:4])) + (" ..." if len(rates) > 4 else ""),
+            str(len(mine) - len(ok)),
+            str(len(ok) - (usable["label"] == label).sum()),
+            *(str(split_sizes[s]) for s in ("train", "val", "test")),
+        )
     console.print(table)
     for item in prepared.skipped:
         console.print(f"skipped: {item['path']}: {item['reason']}", highlight=False, soft_wrap=True)
@@ -258,7 +344,10 @@ def cmd_run(args) -> int:
         raise ZooError("Give model names or --all, not both.")
     names = list(settings.models) if args.all else args.models
     if not names:
-        raise ZooError("No models to run: name some (see 'zoo models') or use --all with [models.NAME] tables in registry.toml.")
+        raise ZooError(
+            "No models to run: name some (see 'zoo models') or use --all with [models.NAME] tables in "
+            "registry.toml."
+        )
     for name in names:
         model_params(settings, registry, name)  # unknown names and options fail before any work
     _check_outputs(settings, "cache", "experiments", "leaderboard")
@@ -272,7 +361,9 @@ def cmd_run(args) -> int:
                 plan = plan_run(settings, registry, name, prepared, splits, fold)
                 for note in plan.config["notes"]:
                     console.print(f"[cyan]{label}:[/] {escape(note)}", highlight=False)
-                metrics = _train_with_progress(plan, label, settings, registry, prepared, splits, args.force, execute)
+                metrics = _train_with_progress(
+                    plan, label, settings, registry, prepared, splits, args.force, execute
+                )
             except RunFailed as exc:
                 err_console.print(f"[bold red]failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
                 failures.append((name, fold, exc))
@@ -281,42 +372,80 @@ def cmd_run(args) -> int:
     _print_results(results, failures, settings.protocol.folds)
     _refresh_leaderboard(settings)
     if failures:
-        err_console.print(f"{len(failures)} run(s) failed (recorded in failed.json of their run folders; "
-                          "not ranked).", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"{len(failures)} run(s) failed (recorded in failed.json of their run folders; not ranked).",
+            highlight=False,
+            soft_wrap=True,
+        )
         return 1
     return 0
 
 
 def _train_with_progress(plan, label, settings, registry, prepared, splits, force, execute):
     if plan.finished and not force:
-        console.print(f"[dim]{label}: run {plan.run_id} already finished with this exact config; not retrained "
-                      f"(--force retrains). {escape(str(plan.run_dir))}[/]", highlight=False)
+        console.print(
+            f"[dim]{label}: run {plan.run_id} already finished with this exact config; not retrained "
+            f"(--force retrains). {escape(str(plan.run_dir))}[/]",
+            highlight=False,
+        )
         return execute(plan, settings, registry, prepared, splits, waiting=_say_waiting)
     if (plan.run_dir / "checkpoint.pt").is_file() and not force:
         console.print(f"{label}: resuming run {plan.run_id} from its checkpoint", highlight=False)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
-                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("epochs"),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task(f"training {label}", total=settings.protocol.epochs, info="")
 
         def on_epoch(row):
-            info = f"val loss {row['val_loss']:.3f}  val acc {row['val_accuracy']:.3f}" + ("  *" if row["best"] else "")
+            info = f"val loss {row['val_loss']:.3f}  val acc {row['val_accuracy']:.3f}" + (
+                "  *" if row["best"] else ""
+            )
             progress.update(task, completed=row["epoch"], info=info)
 
-        return execute(plan, settings, registry, prepared, splits, force=force, on_epoch=on_epoch,
-                       waiting=_say_waiting)
+        return execute(
+            plan, settings, registry, prepared, splits, force=force, on_epoch=on_epoch, waiting=_say_waiting
+        )
 
 
 def _print_results(results, failures, folds: int) -> None:
     """The runs of this command, readable in 80 columns: short run ids, numbers never wrapped."""
     fold_column = [Column("fold", no_wrap=True)] if folds > 1 else []
-    table = Table(Column("model", overflow="fold"), *fold_column, Column("run", no_wrap=True), _number("accuracy"),
-                  _number("macro F1"), _number("epochs"), _number("train s"), title="Test-split results")
+    table = Table(
+        Column("model", overflow="fold"),
+        *fold_column,
+        Column("run", no_wrap=True),
+        _number("accuracy"),
+        _number("macro F1"),
+        _number("epochs"),
+        _number("train s"),
+        title="Test-split results",
+    )
     for name, fold, plan, m in results:
-        table.add_row(name, *([f"{fold}/{folds}"] if folds > 1 else []), plan.run_id[:8], f"{m['accuracy']:.4f}",
-                      f"{m['macro_f1']:.4f}", str(m["epochs"]), f"{m['train_seconds']:.1f}")
+        table.add_row(
+            name,
+            *([f"{fold}/{folds}"] if folds > 1 else []),
+            plan.run_id[:8],
+            f"{m['accuracy']:.4f}",
+            f"{m['macro_f1']:.4f}",
+            str(m["epochs"]),
+            f"{m['train_seconds']:.1f}",
+        )
     for name, fold, exc in failures:
-        table.add_row(name, *([f"{fold}/{folds}"] if folds > 1 else []), exc.run_dir.name.lstrip(".")[:8],
-                      "[red]failed[/]", "-", "-", "-")
+        table.add_row(
+            name,
+            *([f"{fold}/{folds}"] if folds > 1 else []),
+            exc.run_dir.name.lstrip(".")[:8],
+            "[red]failed[/]",
+            "-",
+            "-",
+            "-",
+        )
     console.print(table)
 
 
@@ -330,29 +459,52 @@ def _refresh_leaderboard(settings) -> None:
     boards = write_leaderboards(settings.path("experiments"), settings.path("leaderboard"))
     board = next((b for b in boards if b.dataset == settings.dataset.key), None)
     for item in board.damaged if board else ():
-        err_console.print(f"[yellow]warning:[/] damaged run folder, not ranked: {escape(item)}", highlight=False)
+        err_console.print(
+            f"[yellow]warning:[/] damaged run folder, not ranked: {escape(item)}", highlight=False
+        )
     if board is None or not (board.rows or board.failed):
         console.print(f"No finished runs for {settings.dataset.key!r} yet: `zoo run --all`.")
         return
-    table = Table(_number("#"), Column("model", overflow="fold"), _number("accuracy"), _number("macro F1"),
-                  Column("weights", no_wrap=True), Column("run", no_wrap=True), title=f"Leaderboard: {board.dataset}")
+    table = Table(
+        _number("#"),
+        Column("model", overflow="fold"),
+        _number("accuracy"),
+        _number("macro F1"),
+        Column("weights", no_wrap=True),
+        Column("run", no_wrap=True),
+        title=f"Leaderboard: {board.dataset}",
+    )
     for rank, run in enumerate(board.rows, 1):
         done = "" if run["folds_done"] == run["folds"] else f" ({run['folds_done']}/{run['folds']} folds)"
-        table.add_row(str(rank), run["model"] + done, format_metric(run, "accuracy", compact=True),
-                      format_metric(run, "macro_f1", compact=True),
-                      weights_of(run, short=True), run["run_id"][:8])
+        table.add_row(
+            str(rank),
+            run["model"] + done,
+            format_metric(run, "accuracy", compact=True),
+            format_metric(run, "macro_f1", compact=True),
+            weights_of(run, short=True),
+            run["run_id"][:8],
+        )
     for run in board.failed:
         table.add_row("-", run["model"], "[red]failed[/]", "-", "-", run["run_id"][:8])
     console.print(table)
     if any(run["folds"] > 1 for run in board.rows):
         console.print("Cross-validated rows: mean ± std over the folds.", highlight=False)
     for run in board.failed:
-        console.print(f"failed: {run['model']} ({run['run_id'][:8]}): {escape(str(run.get('error', '')))}",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"failed: {run['model']} ({run['run_id'][:8]}): {escape(str(run.get('error', '')))}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if any(weights_of(run, short=True) == "random (auto)" for run in board.rows):
-        console.print('random (auto): pretrained = "auto" found no ImageNet weights on disk.', highlight=False)
-    console.print(f"written: {settings.path('leaderboard') / (board.dataset + '.md')} (all metrics, per-class "
-                  "reports and notes)", highlight=False, soft_wrap=True)
+        console.print(
+            'random (auto): pretrained = "auto" found no ImageNet weights on disk.', highlight=False
+        )
+    console.print(
+        f"written: {settings.path('leaderboard') / (board.dataset + '.md')} (all metrics, per-class "
+        "reports and notes)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def cmd_leaderboard(args) -> None:
@@ -382,15 +534,26 @@ def cmd_show(args) -> None:
         raise ZooError(f"Run {run_dir} has not finished: `zoo run` resumes it.")
     m = read_json(run_dir / "metrics.json")
     console.print(f"[bold]{m['model']}[/] on {m['dataset']}, run {m['run_id']} ({run_dir})", highlight=False)
-    console.print(f"accuracy {m['accuracy']:.4f}  macro P {m['macro_precision']:.4f}  macro R {m['macro_recall']:.4f}  "
-                  f"macro F1 {m['macro_f1']:.4f}  test clips {m['n_test']}  epochs {m['epochs']} (best {m['best_epoch']})")
+    console.print(
+        f"accuracy {m['accuracy']:.4f}  macro P {m['macro_precision']:.4f}  macro R {m['macro_recall']:.4f}  "
+        f"macro F1 {m['macro_f1']:.4f}  test clips {m['n_test']}  "
+        f"epochs {m['epochs']} (best {m['best_epoch']})"
+    )
     for note in m.get("notes", []):
         console.print(f"note: {note}", highlight=False)
-    table = Table(Column("class", overflow="fold"), _number("precision"), _number("recall"), _number("f1"),
-                  _number("support"), title="Per-class report (test split)")
+    table = Table(
+        Column("class", overflow="fold"),
+        _number("precision"),
+        _number("recall"),
+        _number("f1"),
+        _number("support"),
+        title="Per-class report (test split)",
+    )
     with open(run_dir / "report.csv", newline="") as f:
         for row in csv.DictReader(f):
-            table.add_row(row["class"], *(f"{float(row[k]):.4f}" for k in ("precision", "recall", "f1")), row["support"])
+            table.add_row(
+                row["class"], *(f"{float(row[k]):.4f}" for k in ("precision", "recall", "f1")), row["support"]
+            )
     console.print(table)
     wrong = sum(1 for _ in open(run_dir / "misclassified.csv")) - 1
     console.print(f"{wrong} misclassified clip(s): {run_dir / 'misclassified.csv'}", highlight=False)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import copy
-import re
 import dataclasses
 import difflib
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -56,13 +56,18 @@ class FeatureConfig:
     def check(self, where: str) -> None:
         nyquist = self.sample_rate / 2
         if self.fmax > nyquist:
-            raise ZooError(f"{where}: fmax = {self.fmax:g} is above half the sample rate ({nyquist:g}); "
-                           "lower it, or 0 for sample_rate / 2.")
+            raise ZooError(
+                f"{where}: fmax = {self.fmax:g} is above half the sample rate ({nyquist:g}); "
+                "lower it, or 0 for sample_rate / 2."
+            )
         if self.fmin >= (self.fmax or nyquist):
             raise ZooError(f"{where}: fmin = {self.fmin:g} must be below fmax ({self.fmax or nyquist:g}).")
         if self.n_mels > self.n_fft // 2 + 1:
-            raise ZooError(f"{where}: n_mels = {self.n_mels} needs n_fft >= {2 * (self.n_mels - 1)} "
-                           f"(n_fft = {self.n_fft} gives {self.n_fft // 2 + 1} frequency bins); lower n_mels or raise n_fft.")
+            raise ZooError(
+                f"{where}: n_mels = {self.n_mels} needs n_fft >= {2 * (self.n_mels - 1)} "
+                f"(n_fft = {self.n_fft} gives {self.n_fft // 2 + 1} frequency bins); "
+                "lower n_mels or raise n_fft."
+            )
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,10 @@ class SplitConfig:
 
     def check(self, where: str) -> None:
         if self.val + self.test >= 1:
-            raise ZooError(f"{where}: val + test = {self.val + self.test:g} leaves nothing to train on; "
-                           "keep their sum below 1.")
+            raise ZooError(
+                f"{where}: val + test = {self.val + self.test:g} leaves nothing to train on; "
+                "keep their sum below 1."
+            )
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,9 @@ class DatasetConfig:
     name: str = "synthetic"  # a registered data set (`zoo datasets`)
     root: str = ""  # data root; relative paths are relative to registry.toml
     id: str = ""  # name of its experiments/ and leaderboard/ entries; default: `name`
-    duplicates: str = "drop"  # byte-identical files: "drop" (one copy kept; all dropped if labels differ) or "keep"
+    duplicates: str = (
+        "drop"  # byte-identical files: "drop" (one copy kept; all dropped if labels differ) or "keep"
+    )
     options: Mapping[str, Any] = field(default_factory=dict)  # passed to the data set's loader
 
     @property
@@ -148,8 +157,13 @@ class Settings:
         return (self.root / self.dataset.root) if self.dataset.root else None
 
 
-SECTIONS = {"dataset": DatasetConfig, "features": FeatureConfig, "splits": SplitConfig,
-            "protocol": Protocol, "paths": Paths}
+SECTIONS = {
+    "dataset": DatasetConfig,
+    "features": FeatureConfig,
+    "splits": SplitConfig,
+    "protocol": Protocol,
+    "paths": Paths,
+}
 
 
 def find_registry(start: Path | None = None) -> Path:
@@ -158,8 +172,10 @@ def find_registry(start: Path | None = None) -> Path:
     for folder in (start, *start.parents):
         if (folder / REGISTRY_FILE).is_file():
             return folder / REGISTRY_FILE
-    raise ZooError(f"No {REGISTRY_FILE} in {start} or its parents: run zoo from the project folder, pass "
-                   f"--registry FILE, or write one here with `zoo init`.")
+    raise ZooError(
+        f"No {REGISTRY_FILE} in {start} or its parents: run zoo from the project folder, pass "
+        f"--registry FILE, or write one here with `zoo init`."
+    )
 
 
 def load_settings(registry_file: Path, overrides: Mapping[str, Any] = ()) -> Settings:
@@ -167,19 +183,27 @@ def load_settings(registry_file: Path, overrides: Mapping[str, Any] = ()) -> Set
     try:
         raw = tomllib.loads(registry_file.read_text())
     except FileNotFoundError:
-        raise ZooError(f"{registry_file}: no such file; pass --registry FILE or create one (see README).") from None
+        raise ZooError(
+            f"{registry_file}: no such file; pass --registry FILE or create one (see README)."
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ZooError(f"{registry_file}: not valid TOML ({exc}); fix that line.") from None
-    return settings_from_dict(with_overrides(raw, overrides), registry_file.resolve().parent, str(registry_file))
+    return settings_from_dict(
+        with_overrides(raw, overrides), registry_file.resolve().parent, str(registry_file)
+    )
 
 
 def render_registry(models: list[str]) -> str:
     """A registry.toml holding every setting at its built-in default, and a [models.NAME] table each."""
-    lines = ["# audio-zoo registry, written by `zoo init` with the built-in defaults: edit freely.",
-             "# Every key can be overridden on the command line: `zoo run --all --set protocol.lr=3e-4`."]
+    lines = [
+        "# audio-zoo registry, written by `zoo init` with the built-in defaults: edit freely.",
+        "# Every key can be overridden on the command line: `zoo run --all --set protocol.lr=3e-4`.",
+    ]
     for section, cls in SECTIONS.items():
         lines += ["", f"[{section}]"]
-        lines += [f"{f.name} = {_toml(f.default)}" for f in fields(cls) if f.default is not dataclasses.MISSING]
+        lines += [
+            f"{f.name} = {_toml(f.default)}" for f in fields(cls) if f.default is not dataclasses.MISSING
+        ]
     lines += [line for name in models for line in ("", f"[models.{name}]")]
     lines += ["", "[plugins]", "modules = []"]
     return "\n".join(lines) + "\n"
@@ -205,7 +229,9 @@ def settings_from_dict(raw: dict, root: Path, where: str = REGISTRY_FILE) -> Set
     known = set(SECTIONS) | {"models", "plugins"}
     for key in raw:
         if key not in known:
-            raise ZooError(f"{where}: unknown section [{key}]{_hint(key, known)}; known: {', '.join(sorted(known))}.")
+            raise ZooError(
+                f"{where}: unknown section [{key}]{_hint(key, known)}; known: {', '.join(sorted(known))}."
+            )
     built = {name: _build(cls, raw.get(name, {}), f"{where} [{name}]") for name, cls in SECTIONS.items()}
     models = raw.get("models", {})
     if not isinstance(models, dict) or any(not isinstance(v, dict) for v in models.values()):
@@ -213,7 +239,9 @@ def settings_from_dict(raw: dict, root: Path, where: str = REGISTRY_FILE) -> Set
     plugins = raw.get("plugins", {})
     unknown = set(plugins) - {"modules"}
     if unknown:
-        raise ZooError(f"{where}: unknown key plugins.{sorted(unknown)[0]}; [plugins] takes only modules = [...].")
+        raise ZooError(
+            f"{where}: unknown key plugins.{sorted(unknown)[0]}; [plugins] takes only modules = [...]."
+        )
     modules = plugins.get("modules", [])
     if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
         raise ZooError(f"{where}: plugins.modules must be a list of file paths.")

@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    precision_recall_fscore_support,
+)
 
 from zoo.errors import ZooError
 from zoo.io import write_atomic, write_csv, write_json
@@ -22,14 +27,15 @@ class Evaluation:
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, x: torch.Tensor, device: torch.device, mean=0.0, std=1.0,
-            batch_size: int = 256) -> np.ndarray:
+def predict(
+    model: torch.nn.Module, x: torch.Tensor, device: torch.device, mean=0.0, std=1.0, batch_size: int = 256
+) -> np.ndarray:
     """Class probabilities (N, k), in fp32, of raw inputs normalised as (x - mean) / std."""
     model.eval().to(device)
     mean, std = torch.as_tensor(mean, device=device), torch.as_tensor(std, device=device)
     out = []
     for i in range(0, len(x), batch_size):
-        xb = ((x[i:i + batch_size].to(device) - mean) / std).contiguous(memory_format=torch.channels_last)
+        xb = ((x[i : i + batch_size].to(device) - mean) / std).contiguous(memory_format=torch.channels_last)
         out.append(torch.softmax(model(xb).float(), dim=1).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
 
@@ -44,25 +50,42 @@ def clip_probabilities(window_probs: np.ndarray, clip: torch.Tensor, n_clips: in
 def evaluate(probs: np.ndarray, y: np.ndarray, classes: list[str], paths: list[str]) -> Evaluation:
     """Metrics of test-set probabilities against the true class indices."""
     if not np.isfinite(probs).all():
-        raise ZooError("the model's test-split probabilities are not finite (NaN or Inf): it is not ranked; "
-                       "check the model for unstable layers")
+        raise ZooError(
+            "the model's test-split probabilities are not finite (NaN or Inf): it is not ranked; "
+            "check the model for unstable layers"
+        )
     pred = probs.argmax(1)
     labels = list(range(len(classes)))
     p, r, f1, _ = precision_recall_fscore_support(y, pred, labels=labels, average="macro", zero_division=0)
     cm = confusion_matrix(y, pred, labels=labels)
-    metrics = {"accuracy": float(accuracy_score(y, pred)), "macro_precision": float(p), "macro_recall": float(r),
-               "macro_f1": float(f1), "n_test": int(len(y)), "classes": classes, "confusion_matrix": cm.tolist()}
-    rep = classification_report(y, pred, labels=labels, target_names=classes, output_dict=True, zero_division=0)
-    report = pd.DataFrame([{"class": c, **{k: rep[c][k] for k in ("precision", "recall", "f1-score", "support")}}
-                           for c in classes]).rename(columns={"f1-score": "f1"})
+    metrics = {
+        "accuracy": float(accuracy_score(y, pred)),
+        "macro_precision": float(p),
+        "macro_recall": float(r),
+        "macro_f1": float(f1),
+        "n_test": int(len(y)),
+        "classes": classes,
+        "confusion_matrix": cm.tolist(),
+    }
+    rep = classification_report(
+        y, pred, labels=labels, target_names=classes, output_dict=True, zero_division=0
+    )
+    report = pd.DataFrame(
+        [
+            {"class": c, **{k: rep[c][k] for k in ("precision", "recall", "f1-score", "support")}}
+            for c in classes
+        ]
+    ).rename(columns={"f1-score": "f1"})
     report["support"] = report["support"].astype(int)
-    predictions = pd.DataFrame({
-        "path": paths,
-        "label": [classes[i] for i in y],
-        "predicted": [classes[i] for i in pred],
-        "correct": pred == y,
-        "confidence": probs.max(1),
-    })
+    predictions = pd.DataFrame(
+        {
+            "path": paths,
+            "label": [classes[i] for i in y],
+            "predicted": [classes[i] for i in pred],
+            "correct": pred == y,
+            "confidence": probs.max(1),
+        }
+    )
     for i, c in enumerate(classes):
         predictions[f"p_{c}"] = probs[:, i]
     return Evaluation(metrics, report, predictions)
@@ -96,7 +119,15 @@ def plot_confusion(path: Path, cm: np.ndarray, classes: list[str]) -> None:
     ax.imshow(cm / rows, cmap="Blues", vmin=0, vmax=1)
     for (i, j), n in np.ndenumerate(cm):
         if n:
-            ax.text(j, i, str(n), ha="center", va="center", fontsize=7, color="white" if n / rows[i, 0] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                str(n),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if n / rows[i, 0] > 0.5 else "black",
+            )
     ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=8)
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
     ax.set_xlabel("predicted")

@@ -61,8 +61,10 @@ def read_json(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text())
     except json.JSONDecodeError as exc:
-        raise ZooError(f"{path} is damaged ({exc.msg} at line {exc.lineno}): delete it, "
-                       "or rerun the command that wrote it.") from None
+        raise ZooError(
+            f"{path} is damaged ({exc.msg} at line {exc.lineno}): delete it, "
+            "or rerun the command that wrote it."
+        ) from None
 
 
 def sweep_temporaries(folder: Path) -> list[Path]:
@@ -110,5 +112,7 @@ def check_writable(folder: Path, what: str, key: str) -> None:
         reason = "permission denied"
     else:
         return
-    raise ZooError(f"Cannot write the {what} folder {folder} ({reason}): fix it, or set "
-                   f"[paths] {key} = \"...\" in registry.toml.")
+    raise ZooError(
+        f"Cannot write the {what} folder {folder} ({reason}): fix it, or set "
+        f'[paths] {key} = "..." in registry.toml.'
+    )

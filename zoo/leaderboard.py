@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +19,9 @@ class Board:
     dataset: str
     rows: list[dict]  # ranked, one per model: the latest finished run on the current data and protocol
     unranked: int  # finished runs left out: older runs of a model, or other data/protocol
-    failed: list[dict] = field(default_factory=list)  # runs that failed (model, run_id, error, run_dir): never ranked
+    failed: list[dict] = field(
+        default_factory=list
+    )  # runs that failed (model, run_id, error, run_dir): never ranked
     damaged: list[str] = field(default_factory=list)  # run files that could not be read, with why
 
 
@@ -34,13 +36,21 @@ def read_runs(experiments: Path, dataset: str) -> tuple[list[dict], list[dict], 
         try:
             config = json.loads((run_dir / "config.json").read_text())
             if (run_dir / "metrics.json").is_file():
-                record = {**json.loads((run_dir / "metrics.json").read_text()), "config": config, "run_dir": run_dir}
+                record = {
+                    **json.loads((run_dir / "metrics.json").read_text()),
+                    "config": config,
+                    "run_dir": run_dir,
+                }
                 if all(math.isfinite(record[c]) for c in COLUMNS):
                     finished.append(record)
                     continue
                 record["error"] = "its metrics are not finite"
             elif (run_dir / "failed.json").is_file():
-                record = {**json.loads((run_dir / "failed.json").read_text()), "config": config, "run_dir": run_dir}
+                record = {
+                    **json.loads((run_dir / "failed.json").read_text()),
+                    "config": config,
+                    "run_dir": run_dir,
+                }
             else:
                 continue  # being trained, or interrupted: it resumes
             failed.append(record)
@@ -68,21 +78,33 @@ def build_board(experiments: Path, dataset: str) -> Board:
     for run in sorted(runs, key=lambda r: r.get("finished_at", "")):
         if _fairness_key(run) != current:
             continue
-        family = _key(run["config"], ("fold", "split", "run_id", "environment"))  # the folds of one configuration
+        family = _key(
+            run["config"], ("fold", "split", "run_id", "environment")
+        )  # the folds of one configuration
         families.setdefault(family, {})[(run.get("fold") or {}).get("index", 1)] = run
         newest[run["model"]] = (run.get("finished_at", ""), family)
     rows = [_aggregate(list(families[family].values())) for _, family in newest.values()]
     rows.sort(key=lambda r: (-r["accuracy"], -r["macro_f1"], r["model"]))
-    failed = [f for f in failed if _fairness_key(f) == current
-              and f.get("failed_at", "") > newest.get(f["model"], ("", ""))[0]]
+    failed = [
+        f
+        for f in failed
+        if _fairness_key(f) == current and f.get("failed_at", "") > newest.get(f["model"], ("", ""))[0]
+    ]
     return Board(dataset, rows, len(runs) - sum(r["folds_done"] for r in rows), failed, damaged)
 
 
 def _fairness_key(run: dict) -> str:
     """Runs are comparable when they share the test data and the protocol."""
     c = run["config"]
-    return _key({"data": c["dataset"]["fingerprint"], "protocol": c["protocol"], "features": c["features"],
-                 "splits": c["splits"]}, ())
+    return _key(
+        {
+            "data": c["dataset"]["fingerprint"],
+            "protocol": c["protocol"],
+            "features": c["features"],
+            "splits": c["splits"],
+        },
+        (),
+    )
 
 
 def _aggregate(runs: list[dict]) -> dict:
@@ -129,30 +151,45 @@ def format_metric(row: dict, column: str, compact: bool = False) -> str:
 def render_markdown(board: Board, leaderboard_dir: Path) -> str:
     lines = [f"# Leaderboard: {board.dataset}", ""]
     if not board.rows:
-        return "\n".join(lines + ["No finished runs yet: `zoo run --all`."] + _problems_markdown(board, leaderboard_dir)) + "\n"
+        return (
+            "\n".join(
+                lines
+                + ["No finished runs yet: `zoo run --all`."]
+                + _problems_markdown(board, leaderboard_dir)
+            )
+            + "\n"
+        )
     first = board.rows[0]["config"]
     p = first["protocol"]
     lines += [
         f"Test split only ({board.rows[0]['n_test']} clips, {len(first['dataset']['classes'])} classes); "
         f"data fingerprint `{first['dataset']['fingerprint']}`; one protocol for all: AdamW lr {p['lr']:g}, "
-        f"batch {p['batch_size']}, up to {p['epochs']} epochs, early stopping patience {p['early_stop_patience']}, seed {p['seed']}.",
+        f"batch {p['batch_size']}, up to {p['epochs']} epochs, "
+        f"early stopping patience {p['early_stop_patience']}, seed {p['seed']}.",
         "Ranked by accuracy, then macro-F1 (cross-validated rows: mean ± std over folds; the run link is the"
         " latest fold). Built from the run folders by `zoo leaderboard`.",
         "",
-        "| rank | model | accuracy | macro precision | macro recall | macro F1 | epochs (best) | weights | run | per-class |",
+        "| rank | model | accuracy | macro precision | macro recall | macro F1 | epochs (best) | weights "
+        "| run | per-class |",
         "|---:|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for rank, run in enumerate(board.rows, 1):
         link = Path(os.path.relpath(run["run_dir"], leaderboard_dir)).as_posix()
         lines.append(
-            f"| {rank} | {row_label(run)} | " + " | ".join(format_metric(run, c) for c in COLUMNS)
-            + f" | {run['epochs']} ({run['best_epoch']}) | {weights_of(run)} | [{run['run_id']}]({link}/) | [report]({link}/report.csv) |"
+            f"| {rank} | {row_label(run)} | "
+            + " | ".join(format_metric(run, c) for c in COLUMNS)
+            + f" | {run['epochs']} ({run['best_epoch']}) | {weights_of(run)} | [{run['run_id']}]({link}/) "
+            + f"| [report]({link}/report.csv) |"
         )
     notes = [f"- {row['model']}: {n}" for row in board.rows for n in row["config"]["notes"]]
     if notes:
         lines += ["", "Notes:", *notes]
     if board.unranked:
-        lines += ["", f"{board.unranked} other finished run(s) are not ranked: older runs of a model, or runs on other data or another protocol."]
+        lines += [
+            "",
+            f"{board.unranked} other finished run(s) are not ranked: older runs of a model, "
+            "or runs on other data or another protocol.",
+        ]
     return "\n".join(lines + _problems_markdown(board, leaderboard_dir)) + "\n"
 
 
@@ -176,12 +213,35 @@ def render_csv(board: Board) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["rank", "model", *COLUMNS, *(c + "_std" for c in COLUMNS), "folds", "epochs", "best_epoch",
-                     "weights", "run_id", "run_dir"])
+    writer.writerow(
+        [
+            "rank",
+            "model",
+            *COLUMNS,
+            *(c + "_std" for c in COLUMNS),
+            "folds",
+            "epochs",
+            "best_epoch",
+            "weights",
+            "run_id",
+            "run_dir",
+        ]
+    )
     for rank, run in enumerate(board.rows, 1):
-        writer.writerow([rank, run["model"], *(f"{run[c]:.6f}" for c in COLUMNS),
-                         *(f"{run[c + '_std']:.6f}" if c + "_std" in run else "" for c in COLUMNS),
-                         run["folds_done"], run["epochs"], run["best_epoch"], weights_of(run), run["run_id"], str(run["run_dir"])])
+        writer.writerow(
+            [
+                rank,
+                run["model"],
+                *(f"{run[c]:.6f}" for c in COLUMNS),
+                *(f"{run[c + '_std']:.6f}" if c + "_std" in run else "" for c in COLUMNS),
+                run["folds_done"],
+                run["epochs"],
+                run["best_epoch"],
+                weights_of(run),
+                run["run_id"],
+                str(run["run_dir"]),
+            ]
+        )
     return out.getvalue()
 
 
@@ -189,18 +249,28 @@ def write_leaderboards(experiments: Path, leaderboard_dir: Path) -> list[Board]:
     """Rewrite leaderboard/<dataset>.md and .csv for every data set under experiments/, and the index
     leaderboard/README.md, reading each run folder once; under the leaderboard's lock."""
     experiments, leaderboard_dir = Path(experiments), Path(leaderboard_dir)
-    names = sorted(d.name for d in experiments.iterdir() if d.is_dir() and not d.name.startswith(".")) \
-        if experiments.is_dir() else []
+    names = (
+        sorted(d.name for d in experiments.iterdir() if d.is_dir() and not d.name.startswith("."))
+        if experiments.is_dir()
+        else []
+    )
     with locked(leaderboard_dir / ".lock"):
         sweep_temporaries(leaderboard_dir)
         boards = [build_board(experiments, name) for name in names]
-        index = ["# Leaderboards", "", "| data set | models | best | accuracy | failed |", "|---|---:|---|---:|---:|"]
+        index = [
+            "# Leaderboards",
+            "",
+            "| data set | models | best | accuracy | failed |",
+            "|---|---:|---|---:|---:|",
+        ]
         for board in boards:
             write_text(leaderboard_dir / f"{board.dataset}.md", render_markdown(board, leaderboard_dir))
             write_text(leaderboard_dir / f"{board.dataset}.csv", render_csv(board))
             if board.rows:
                 best = board.rows[0]
-                index.append(f"| [{board.dataset}]({board.dataset}.md) | {len(board.rows)} | {best['model']} | "
-                             f"{best['accuracy']:.4f} | {len(board.failed)} |")
+                index.append(
+                    f"| [{board.dataset}]({board.dataset}.md) | {len(board.rows)} | {best['model']} | "
+                    f"{best['accuracy']:.4f} | {len(board.failed)} |"
+                )
         write_text(leaderboard_dir / "README.md", "\n".join(index) + "\n")
     return boards

@@ -59,7 +59,9 @@ class Registry:
         raise ZooError(f"Unknown {kind} {name!r}.{hint} See '{command}'.")
 
 
-def load_registry(local_modules: Iterable[str | Path] = (), entry_points: Iterable[Any] | None = None) -> Registry:
+def load_registry(
+    local_modules: Iterable[str | Path] = (), entry_points: Iterable[Any] | None = None
+) -> Registry:
     """Load every plugin into a fresh plugin manager and collect what each registers.
 
     A plugin that fails to import, misspells a hook or registers a bad spec is recorded in
@@ -85,8 +87,10 @@ def load_registry(local_modules: Iterable[str | Path] = (), entry_points: Iterab
             info.error = _one_line(exc)
     pm.check_pending()  # unknown hooks were already refused per plugin in _hooks_of
 
-    for hook_name, kind, table in (("register_models", "model", registry.models),
-                                   ("register_datasets", "dataset", registry.datasets)):
+    for hook_name, kind, table in (
+        ("register_models", "model", registry.models),
+        ("register_datasets", "dataset", registry.datasets),
+    ):
         for impl in sorted(getattr(pm.hook, hook_name).get_hookimpls(), key=lambda i: i.plugin_name):
             info = next(p for p in registry.plugins if p.name == impl.plugin_name)
             if info.error:
@@ -97,7 +101,9 @@ def load_registry(local_modules: Iterable[str | Path] = (), entry_points: Iterab
                 for spec in collected:
                     expected = ModelSpec if kind == "model" else DatasetSpec
                     if not isinstance(spec, expected):
-                        raise ValueError(f"{hook_name} registered {type(spec).__name__}, not {expected.__name__}")
+                        raise ValueError(
+                            f"{hook_name} registered {type(spec).__name__}, not {expected.__name__}"
+                        )
                     spec.validate()
             except Exception as exc:
                 info.error = f"{hook_name}: {_one_line(exc)}"
@@ -118,7 +124,10 @@ def load_registry(local_modules: Iterable[str | Path] = (), entry_points: Iterab
 
 def _forget(registry: Registry, info: PluginInfo) -> None:
     """Drop what a plugin registered before one of its hooks failed: all of it or none."""
-    for kind, table, names in (("model", registry.models, info.models), ("dataset", registry.datasets, info.datasets)):
+    for kind, table, names in (
+        ("model", registry.models, info.models),
+        ("dataset", registry.datasets, info.datasets),
+    ):
         for name in names:
             table.pop(name, None)
             registry.origin.pop((kind, name), None)

@@ -19,8 +19,18 @@ from zoo.io import locked, read_json, sweep_temporaries, write_csv, write_json
 from zoo.registry import Registry
 
 Waiting = Callable[[str], None]  # told what another zoo process is doing while this one waits for it
-RUN_FILES = ("config.json", "history.csv", "metrics.json", "report.csv", "predictions.csv",
-             "misclassified.csv", "confusion.png", "curves.png", "checkpoint.pt", "splits.csv")
+RUN_FILES = (
+    "config.json",
+    "history.csv",
+    "metrics.json",
+    "report.csv",
+    "predictions.csv",
+    "misclassified.csv",
+    "confusion.png",
+    "curves.png",
+    "checkpoint.pt",
+    "splits.csv",
+)
 
 
 def dataset_root(settings: Settings, registry: Registry) -> Path:
@@ -29,7 +39,8 @@ def dataset_root(settings: Settings, registry: Registry) -> Path:
         return settings.data_root
     if spec.needs_root:
         raise ZooError(
-            f"Data set {spec.name!r} needs a data root: pass --data-root PATH or set root in [dataset] of registry.toml."
+            f"Data set {spec.name!r} needs a data root: pass --data-root PATH "
+            "or set root in [dataset] of registry.toml."
         )
     return settings.path("cache") / "datasets" / spec.name
 
@@ -42,14 +53,18 @@ def load_clip_table(settings: Settings, registry: Registry):
     options = _merge(spec.defaults, settings.dataset.options, f"dataset.options for {spec.name!r}")
     root = dataset_root(settings, registry)
     if spec.needs_root and not root.exists():
-        raise ZooError(f"Data root {root} does not exist: fix --data-root or [dataset] root in registry.toml.")
+        raise ZooError(
+            f"Data root {root} does not exist: fix --data-root or [dataset] root in registry.toml."
+        )
     plugin = registry.plugin_of("dataset", spec.name)
     try:
         table = spec.load(root, **options)
     except ZooError:
         raise
     except Exception as exc:
-        raise ZooError(f"Data set {spec.name!r} (plugin {plugin!r}) failed to load {root}: {type(exc).__name__}: {exc}") from exc
+        raise ZooError(
+            f"Data set {spec.name!r} (plugin {plugin!r}) failed to load {root}: {type(exc).__name__}: {exc}"
+        ) from exc
     return check_clip_table(table, f"data set {spec.name!r} at {root}")
 
 
@@ -68,7 +83,9 @@ def split_data(settings: Settings, prepared, fold: int = 1):
     """The SplitPlan of the prepared clips for `fold` (1 when not cross-validating)."""
     from zoo.data.splits import plan_splits
 
-    return plan_splits(prepared.clips, settings.splits, settings.dataset.duplicates, settings.protocol.folds, fold)
+    return plan_splits(
+        prepared.clips, settings.splits, settings.dataset.duplicates, settings.protocol.folds, fold
+    )
 
 
 class RunFailed(ZooError):
@@ -121,15 +138,21 @@ def plan_run(settings: Settings, registry: Registry, model: str, prepared, split
     dataset = {k: v for k, v in settings_dict(settings.dataset).items() if k != "root"}
     config = {
         "model": {"name": model, "plugin": registry.plugin_of("model", model), "params": params},
-        "dataset": {**dataset, "key": settings.dataset.key, "fingerprint": prepared.fingerprint,
-                    "classes": splits.classes},
-        "split": {"sizes": {k: int(v) for k, v in splits.clips["split"].value_counts().items()},
-                  "warnings": splits.warnings},
+        "dataset": {
+            **dataset,
+            "key": settings.dataset.key,
+            "fingerprint": prepared.fingerprint,
+            "classes": splits.classes,
+        },
+        "split": {
+            "sizes": {k: int(v) for k, v in splits.clips["split"].value_counts().items()},
+            "warnings": splits.warnings,
+        },
         "features": prepared.meta["features"],
         "splits": asdict(settings.splits),
         "protocol": asdict(settings.protocol),
         "evaluation": "test clips only; a clip's probabilities are the mean over its windows "
-                      f"(up to {settings.features.max_windows} per clip)",
+        f"(up to {settings.features.max_windows} per clip)",
         "notes": notes,
     }
     if settings.protocol.folds > 1:
@@ -139,13 +162,23 @@ def plan_run(settings: Settings, registry: Registry, model: str, prepared, split
     return RunPlan(model, params, config, run_id, run_dir)
 
 
-def execute(plan: RunPlan, settings: Settings, registry: Registry, prepared, splits, force: bool = False,
-            on_epoch: Callable[[dict], None] | None = None, waiting: Waiting | None = None) -> dict:
+def execute(
+    plan: RunPlan,
+    settings: Settings,
+    registry: Registry,
+    prepared,
+    splits,
+    force: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
+    waiting: Waiting | None = None,
+) -> dict:
     """Train and evaluate one planned run under its lock, and return its metrics. An unfinished run resumes
     from its checkpoint; a finished one is returned as it is, or (force) retrained beside it and replaced
     only once the new one is complete. A run that fails is recorded (failed.json) and raises RunFailed."""
     lock = plan.run_dir.parents[2] / ".locks" / f"{plan.run_id}.lock"  # not beside the run: nothing to list
-    with locked(lock, waiting and (lambda: waiting(f"run {plan.run_id} is being trained by another zoo process"))):
+    with locked(
+        lock, waiting and (lambda: waiting(f"run {plan.run_id} is being trained by another zoo process"))
+    ):
         _recover(plan)
         if plan.finished and not force:
             try:
@@ -163,14 +196,22 @@ def execute(plan: RunPlan, settings: Settings, registry: Registry, prepared, spl
             _train_and_evaluate(plan, work, settings, registry, prepared, splits, on_epoch)
         except Exception as exc:
             message = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
-            write_json(work / "failed.json", {
-                "model": plan.model, "run_id": plan.run_id, "dataset": settings.dataset.key,
-                "fold": plan.config.get("fold"), "error": " ".join(message.split()),
-                "traceback": traceback.format_exc(),  # with the plugin's own error behind a ZooError
-                "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            })
+            write_json(
+                work / "failed.json",
+                {
+                    "model": plan.model,
+                    "run_id": plan.run_id,
+                    "dataset": settings.dataset.key,
+                    "fold": plan.config.get("fold"),
+                    "error": " ".join(message.split()),
+                    "traceback": traceback.format_exc(),  # with the plugin's own error behind a ZooError
+                    "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                },
+            )
             kept = " (the finished run is kept)" if work == plan.staging else ""
-            raise RunFailed(f"{plan.model}: run {plan.run_id} failed{kept}: {' '.join(message.split())}", work) from exc
+            raise RunFailed(
+                f"{plan.model}: run {plan.run_id} failed{kept}: {' '.join(message.split())}", work
+            ) from exc
         if work == plan.staging:
             plan.run_dir.rename(plan.replaced)  # a kill between these renames is undone by _recover
             work.rename(plan.run_dir)
@@ -189,8 +230,15 @@ def _recover(plan: RunPlan) -> None:
         shutil.rmtree(plan.replaced)
 
 
-def _train_and_evaluate(plan: RunPlan, work: Path, settings: Settings, registry: Registry, prepared, splits,
-                        on_epoch: Callable[[dict], None] | None) -> None:
+def _train_and_evaluate(
+    plan: RunPlan,
+    work: Path,
+    settings: Settings,
+    registry: Registry,
+    prepared,
+    splits,
+    on_epoch: Callable[[dict], None] | None,
+) -> None:
     """Train in `work` (resuming from its checkpoint), evaluate on the test split, write the run files."""
     import torch
 
@@ -211,7 +259,9 @@ def _train_and_evaluate(plan: RunPlan, work: Path, settings: Settings, registry:
     _write_history(work / "history.csv", history)
 
     window_probs = predict(model, test.x, trainer.device, mean, std)
-    ev = evaluate(clip_probabilities(window_probs, test.clip, len(test.paths)), test.clip_y.numpy(), classes, test.paths)
+    ev = evaluate(
+        clip_probabilities(window_probs, test.clip, len(test.paths)), test.clip_y.numpy(), classes, test.paths
+    )
     write_csv(work / "splits.csv", splits.clips[["path", "label", "group", "split"]])
     if len(splits.duplicates):
         write_csv(work / "duplicates.csv", splits.duplicates)
@@ -220,13 +270,23 @@ def _train_and_evaluate(plan: RunPlan, work: Path, settings: Settings, registry:
 
         write_csv(work / "skipped.csv", pd.DataFrame(prepared.skipped))
     best = min(history, key=lambda r: r["val_loss"])
-    write_evaluation(work, ev, history, extra={
-        "model": plan.model, "run_id": plan.run_id, "dataset": settings.dataset.key, "fold": plan.config.get("fold"),
-        "epochs": len(history), "best_epoch": best["epoch"],
-        "train_seconds": round(sum(r["seconds"] for r in history), 2),  # every epoch, resumed ones too
-        "device": str(trainer.device), "notes": plan.config["notes"],
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
+    write_evaluation(
+        work,
+        ev,
+        history,
+        extra={
+            "model": plan.model,
+            "run_id": plan.run_id,
+            "dataset": settings.dataset.key,
+            "fold": plan.config.get("fold"),
+            "epochs": len(history),
+            "best_epoch": best["epoch"],
+            "train_seconds": round(sum(r["seconds"] for r in history), 2),  # every epoch, resumed ones too
+            "device": str(trainer.device),
+            "notes": plan.config["notes"],
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
 
 
 def _build(registry: Registry, plan: RunPlan, num_classes: int, settings: Settings):
@@ -239,14 +299,17 @@ def _build(registry: Registry, plan: RunPlan, num_classes: int, settings: Settin
         raise
     except Exception as exc:
         plugin = registry.plugin_of("model", plan.model)
-        raise ZooError(f"Model {plan.model!r} (plugin {plugin!r}) failed to build: {type(exc).__name__}: {exc}") from exc
+        raise ZooError(
+            f"Model {plan.model!r} (plugin {plugin!r}) failed to build: {type(exc).__name__}: {exc}"
+        ) from exc
     f = settings.features
     with torch.no_grad():
         model.eval()
         out = model(torch.zeros(2, 1, f.n_mels, f.frames))
     if tuple(out.shape) != (2, num_classes):
         raise ZooError(
-            f"Model {plan.model!r} maps (2, 1, {f.n_mels}, {f.frames}) to {tuple(out.shape)}, not (2, {num_classes}) logits: fix its build()."
+            f"Model {plan.model!r} maps (2, 1, {f.n_mels}, {f.frames}) to {tuple(out.shape)}, "
+            f"not (2, {num_classes}) logits: fix its build()."
         )
     return model
 
@@ -269,7 +332,6 @@ def _environment(settings: Settings) -> dict:
     import torch
 
     import zoo
-
     from zoo.trainer import autocast_dtype, pick_device
 
     device = pick_device(settings.protocol.device)
@@ -281,5 +343,9 @@ def _environment(settings: Settings) -> dict:
     except ImportError:
         pass
     dtype = autocast_dtype(device, settings.protocol.amp)
-    return {**versions, "device": str(device), "precision": str(dtype or torch.float32).replace("torch.", ""),
-            "data_root": str(settings.data_root or "")}
+    return {
+        **versions,
+        "device": str(device),
+        "precision": str(dtype or torch.float32).replace("torch.", ""),
+        "data_root": str(settings.data_root or ""),
+    }

@@ -74,7 +74,7 @@ class Resident:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """"auto" -> cuda when available, else cpu; or the device named."""
+    """ "auto" -> cuda when available, else cpu; or the device named."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -110,7 +110,9 @@ class Trainer:
         history = Trainer(protocol, checkpoint=run_dir / "checkpoint.pt").fit(model, data)
     """
 
-    def __init__(self, protocol: Protocol, checkpoint: Path | None = None, on_epoch: EpochCallback | None = None):
+    def __init__(
+        self, protocol: Protocol, checkpoint: Path | None = None, on_epoch: EpochCallback | None = None
+    ):
         self.p = protocol
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.on_epoch = on_epoch
@@ -118,17 +120,23 @@ class Trainer:
         self.amp_dtype = autocast_dtype(self.device, protocol.amp)
 
     def fit(self, model: nn.Module, data: TrainData) -> list[dict]:
-        """Train until early stopping or `epochs`; returns the history and leaves the best weights in `model`."""
+        """Train until early stopping or `epochs`; returns the history and leaves the best weights in
+        `model`."""
         p, device = self.p, self.device
         if device.type == "cpu":
-            # SpecAugment's masked regions give tiny activations; denormal arithmetic on them slowed CPU steps ~10%
+            # SpecAugment's masked regions give tiny activations; denormal arithmetic on them slowed CPU
+            # steps by about 10%
             torch.set_flush_denormal(True)
-        model.to(device, memory_format=torch.channels_last)  # faster on CUDA and, measured here, on CPU (oneDNN)
+        model.to(
+            device, memory_format=torch.channels_last
+        )  # faster on CUDA and, measured here, on CPU (oneDNN)
         train = Resident(data.x_train, data.y_train, device, data.mean, data.std)
         val = Resident(data.x_val, data.y_val, device, data.mean, data.std)
         criterion = nn.CrossEntropyLoss(weight=class_weights(data.y_train, data.num_classes).to(device))
         optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=p.lr_factor, patience=p.lr_patience)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=p.lr_factor, patience=p.lr_patience
+        )
         scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         state = {"epoch": 0, "best_loss": float("inf"), "best_state": None, "bad_epochs": 0, "history": []}
         saved = self._resume_state()
@@ -144,13 +152,15 @@ class Trainer:
 
         while state["epoch"] < p.epochs and state["bad_epochs"] < p.early_stop_patience:
             epoch = state["epoch"] + 1
-            torch.manual_seed(p.seed * 100_003 + epoch)  # per-epoch seed: a resumed run repeats the same epochs
+            torch.manual_seed(
+                p.seed * 100_003 + epoch
+            )  # per-epoch seed: a resumed run repeats the same epochs
             start = time.perf_counter()
             model.train()
             total, seen = torch.zeros((), device=device), 0
             order = torch.randperm(len(train), device=train.index_device)
             for i in range(0, len(order), p.batch_size):
-                idx = order[i:i + p.batch_size]
+                idx = order[i : i + p.batch_size]
                 if len(idx) < 2:  # a batch of one breaks BatchNorm and adds nothing
                     continue
                 xb, yb = train.batch(idx)
@@ -167,25 +177,43 @@ class Trainer:
             train_seconds = time.perf_counter() - start
             val_loss, val_acc = self.validate(forward, criterion, val)
             if not math.isfinite(train_loss) or not math.isfinite(val_loss):
-                raise Diverged(f"the {'training' if not math.isfinite(train_loss) else 'validation'} loss is "
-                               f"{train_loss if not math.isfinite(train_loss) else val_loss} at epoch {epoch}: "
-                               "lower protocol.lr, or check the model for unstable layers")
+                raise Diverged(
+                    f"the {'training' if not math.isfinite(train_loss) else 'validation'} loss is "
+                    f"{train_loss if not math.isfinite(train_loss) else val_loss} at epoch {epoch}: "
+                    "lower protocol.lr, or check the model for unstable layers"
+                )
             scheduler.step(val_loss)
             improved = val_loss < state["best_loss"] - 1e-4
             if improved:
                 state["best_loss"] = val_loss
-                state["best_state"] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                state["best_state"] = {
+                    k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+                }
                 state["bad_epochs"] = 0
             else:
                 state["bad_epochs"] += 1
-            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc,
-                   "lr": optimizer.param_groups[0]["lr"], "best": improved, "seconds": time.perf_counter() - start,
-                   "train_samples_per_s": seen / train_seconds}
+            row = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "val_accuracy": val_acc,
+                "lr": optimizer.param_groups[0]["lr"],
+                "best": improved,
+                "seconds": time.perf_counter() - start,
+                "train_samples_per_s": seen / train_seconds,
+            }
             state["history"].append(row)
             state["epoch"] = epoch
             if self.checkpoint:
-                self._save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), **state})
+                self._save(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "scaler": scaler.state_dict(),
+                        **state,
+                    }
+                )
             if self.on_epoch:
                 self.on_epoch(row)
 
@@ -208,7 +236,7 @@ class Trainer:
         loss_sum, weight_sum, correct = 0.0, 0.0, 0
         order = torch.arange(len(data), device=data.index_device)
         for i in range(0, len(data), self.p.batch_size * 4):
-            xb, yb = data.batch(order[i:i + self.p.batch_size * 4])
+            xb, yb = data.batch(order[i : i + self.p.batch_size * 4])
             with self.autocast():
                 logits = model(xb).float()
             w = criterion.weight[yb]
@@ -223,10 +251,16 @@ class Trainer:
             return None
         try:
             return torch.load(self.checkpoint, map_location=self.device, weights_only=False)
-        except Exception as exc:  # truncated or garbled: torch raises RuntimeError, EOFError, UnpicklingError...
+        except (
+            Exception
+        ) as exc:  # truncated or garbled: torch raises RuntimeError, EOFError, UnpicklingError...
             reason = " ".join(str(exc).split())[:120]
-            warnings.warn(ZooWarning(f"{self.checkpoint} is damaged ({type(exc).__name__}: {reason}); "
-                                     "training this run from the start."))
+            warnings.warn(
+                ZooWarning(
+                    f"{self.checkpoint} is damaged ({type(exc).__name__}: {reason}); "
+                    "training this run from the start."
+                )
+            )
             self.checkpoint.unlink()
             return None
 

@@ -12,7 +12,9 @@ def build(num_classes: int, hidden: int = 64, dropout: float = 0.1):
     class MelMLP(nn.Module):
         def __init__(self):
             super().__init__()
-            self.head = nn.Sequential(nn.LazyLinear(hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+            self.head = nn.Sequential(
+                nn.LazyLinear(hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
+            )
 
         def forward(self, x):
             x = x.squeeze(1)  # (B, n_mels, frames)
@@ -23,9 +25,11 @@ def build(num_classes: int, hidden: int = 64, dropout: float = 0.1):
 
 @zoo.hookimpl
 def register_models(register):
-    register(zoo.ModelSpec(
-        name="mel_mlp",
-        summary="MLP on the mean and max over time of each mel band (example plugin)",
-        build=build,
-        defaults={"hidden": 64, "dropout": 0.1},
-    ))
+    register(
+        zoo.ModelSpec(
+            name="mel_mlp",
+            summary="MLP on the mean and max over time of each mel band (example plugin)",
+            build=build,
+            defaults={"hidden": 64, "dropout": 0.1},
+        )
+    )

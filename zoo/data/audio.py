@@ -44,7 +44,9 @@ def read_clip(path: str | Path) -> Decoded:
         raw = path.read_bytes()
     except FileNotFoundError:
         if path.is_symlink():
-            raise DecodeError(f"broken symbolic link (to {os.readlink(path)}, which does not exist)") from None
+            raise DecodeError(
+                f"broken symbolic link (to {os.readlink(path)}, which does not exist)"
+            ) from None
         raise DecodeError("file not found") from None
     except OSError as exc:
         raise DecodeError(f"cannot read: {exc.strerror}") from None
@@ -55,14 +57,18 @@ def read_clip(path: str | Path) -> Decoded:
             promised, rate = f.frames, f.samplerate
             data = f.read(dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for bad files
-        reason = re.sub(r"Error opening <_io\.BytesIO object at 0x[0-9a-f]+>: ", "", " ".join(str(exc).split()))
+        reason = re.sub(
+            r"Error opening <_io\.BytesIO object at 0x[0-9a-f]+>: ", "", " ".join(str(exc).split())
+        )
         raise DecodeError(f"cannot decode: {reason}") from None
     if data.shape[0] == 0:
         raise DecodeError("no audio frames")
     promised = max(promised, _wav_data_frames(raw, data.shape[1]) or 0)
     if data.shape[0] < 0.99 * promised:  # a few frames short (an encoder's padding) is no loss
-        raise DecodeError(f"truncated: the header promises {promised / rate:.3f} s, the file holds "
-                          f"{data.shape[0] / rate:.3f} s")
+        raise DecodeError(
+            f"truncated: the header promises {promised / rate:.3f} s, the file holds "
+            f"{data.shape[0] / rate:.3f} s"
+        )
     if not np.isfinite(data).all():
         raise DecodeError("contains NaN or Inf samples")
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
@@ -78,9 +84,9 @@ def _wav_data_frames(raw: bytes, channels: int) -> int | None:
         return None
     offset, bits = 12, 0
     while offset + 8 <= len(raw):
-        chunk, size = raw[offset:offset + 4], struct.unpack("<I", raw[offset + 4:offset + 8])[0]
+        chunk, size = raw[offset : offset + 4], struct.unpack("<I", raw[offset + 4 : offset + 8])[0]
         if chunk == b"fmt " and offset + 24 <= len(raw):
-            bits = struct.unpack("<H", raw[offset + 22:offset + 24])[0]
+            bits = struct.unpack("<H", raw[offset + 22 : offset + 24])[0]
         if chunk == b"data":
             if size in (0, 0xFFFFFFFF) or not bits:
                 return None
@@ -90,7 +96,8 @@ def _wav_data_frames(raw: bytes, channels: int) -> int | None:
 
 
 def resample(waves: torch.Tensor, rate: int, target: int) -> torch.Tensor:
-    """(..., samples) at `rate` -> at `target`, with torchaudio's windowed-sinc kernel (cached per rate pair)."""
+    """(..., samples) at `rate` -> at `target`, with torchaudio's windowed-sinc kernel (cached per rate
+    pair)."""
     return waves if rate == target else _resampler(rate, target)(waves)
 
 
@@ -111,7 +118,7 @@ def fit_length(wave: torch.Tensor, samples: int) -> torch.Tensor:
     n = wave.shape[-1]
     if n >= samples:
         start = (n - samples) // 2
-        return wave[..., start:start + samples]
+        return wave[..., start : start + samples]
     return torch.nn.functional.pad(wave, (0, samples - n))
 
 
@@ -123,7 +130,7 @@ def windows(wave: torch.Tensor, samples: int, max_windows: int) -> torch.Tensor:
     if k == 1:
         return fit_length(wave, samples)[None]
     starts = torch.linspace(0, n - samples, k).round().long().tolist()
-    return torch.stack([wave[s:s + samples] for s in starts])
+    return torch.stack([wave[s : s + samples] for s in starts])
 
 
 def source_windows(clip: Decoded, samples: int, sample_rate: int, max_windows: int) -> torch.Tensor:

@@ -3,11 +3,11 @@ fingerprint of the clip table and the FeatureConfig (splits are cheap index sets
 
 from __future__ import annotations
 
-import hashlib
 import ctypes
+import hashlib
 import json
-import os
 import multiprocessing
+import os
 import shutil
 import signal
 import warnings
@@ -60,12 +60,12 @@ def bin_stats(x: torch.Tensor | Rows, chunk: int = 4096) -> tuple[torch.Tensor, 
     total = torch.zeros(x.shape[2], dtype=torch.float64)
     squares = torch.zeros_like(total)
     for i in range(0, len(x), chunk):
-        part = x[i:i + chunk].double()
+        part = x[i : i + chunk].double()
         total += part.sum(dim=(0, 1, 3))
-        squares += (part ** 2).sum(dim=(0, 1, 3))
+        squares += (part**2).sum(dim=(0, 1, 3))
     n = len(x) * x.shape[3]
     mean = total / max(1, n)
-    std = ((squares - n * mean ** 2) / max(1, n - 1)).clamp_min(0).sqrt()
+    std = ((squares - n * mean**2) / max(1, n - 1)).clamp_min(0).sqrt()
     return mean.float().view(1, 1, -1, 1), std.float().clamp_min(1e-3).view(1, 1, -1, 1)
 
 
@@ -132,7 +132,9 @@ class Prepared:
     @cached_property
     def tensors(self) -> dict:
         """x: (windows, 1, n_mels, frames) raw log-mels; clip: (windows,) row of `clips` each came from."""
-        return torch.load(self.dir / "features.pt", weights_only=True, mmap=True)  # pages in only what a split uses
+        return torch.load(
+            self.dir / "features.pt", weights_only=True, mmap=True
+        )  # pages in only what a split uses
 
     def split(self, plan, name: str, in_memory: bool | None = None) -> Split:
         """The windows of the clips that `plan` (a SplitPlan) puts in split `name`: copied into memory,
@@ -185,7 +187,9 @@ def _decoder_pool() -> Iterator[Executor]:
         with ThreadPoolExecutor(workers) as pool:
             yield pool
         return
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_die_with_parent)
+    pool = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=_die_with_parent
+    )
     try:
         yield pool
     except BaseException:
@@ -217,17 +221,27 @@ def data_fingerprint(clips: pd.DataFrame) -> str:
     """What the data is, not where it lives: each usable file's md5 with its label, its split and fold
     when the data set gives them, and which files share a group (group names and paths left out)."""
     usable = clips[clips["md5"] != ""]
-    members = usable.groupby("group")["md5"].agg(lambda m: hashlib.sha256(" ".join(sorted(m)).encode()).hexdigest())
+    members = usable.groupby("group")["md5"].agg(
+        lambda m: hashlib.sha256(" ".join(sorted(m)).encode()).hexdigest()
+    )
     columns = [c for c in ("split", "fold") if c in usable.columns]
-    rows = sorted(zip(usable["md5"], usable["label"], usable["group"].map(members),
-                      *(usable[c].astype(str) for c in columns)))
+    rows = sorted(
+        zip(
+            usable["md5"],
+            usable["label"],
+            usable["group"].map(members),
+            *(usable[c].astype(str) for c in columns),
+        )
+    )
     h = hashlib.sha256(repr(columns).encode())
     for row in rows:
         h.update(("\t".join(row) + "\n").encode())
     return h.hexdigest()[:16]
 
 
-def prepare(table: pd.DataFrame, features: FeatureConfig, cache_root: Path, progress: Progress | None = None) -> Prepared:
+def prepare(
+    table: pd.DataFrame, features: FeatureConfig, cache_root: Path, progress: Progress | None = None
+) -> Prepared:
     """The cache for this clip table and FeatureConfig: reused when its key matches and it is whole, else
     built. Call it under the lock of `cache_root` (zoo.runner.prepare_data does).
 
@@ -248,9 +262,15 @@ def prepare(table: pd.DataFrame, features: FeatureConfig, cache_root: Path, prog
     clips, x, owners = _build(table, features, progress)
     write_atomic(folder / "features.pt", lambda f: torch.save({"x": x, "clip": owners}, f))
     write_atomic(folder / "clips.csv", lambda f: f.write(clips.to_csv(index=False).encode()))
-    meta = {"cache_key": folder.name, "data_fingerprint": data_fingerprint(clips), "features": asdict(features),
-            "clips": len(clips), "windows": len(x), "skipped": int((clips["reason"] != "").sum()),
-            "features_bytes": (folder / "features.pt").stat().st_size}
+    meta = {
+        "cache_key": folder.name,
+        "data_fingerprint": data_fingerprint(clips),
+        "features": asdict(features),
+        "clips": len(clips),
+        "windows": len(x),
+        "skipped": int((clips["reason"] != "").sum()),
+        "features_bytes": (folder / "features.pt").stat().st_size,
+    }
     write_json(folder / "meta.json", meta)  # written last: its presence marks a complete cache
     return Prepared(folder, meta)
 
@@ -262,7 +282,7 @@ def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | No
     info: list[dict] = []
     xs, owners = [], []
     skipped = 0
-    chunks = [table["path"].iloc[i:i + CHUNK].tolist() for i in range(0, len(table), CHUNK)]
+    chunks = [table["path"].iloc[i : i + CHUNK].tolist() for i in range(0, len(table), CHUNK)]
     with _decoder_pool() as pool:  # leaving the block (an error, Ctrl-C, SIGTERM) terminates the decoders
         pending = pool.map(_load, chunks[0], chunksize=8) if chunks else None
         for number, chunk in enumerate(chunks):
@@ -276,8 +296,16 @@ def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | No
                     skipped += 1
                     continue
                 cut = source_windows(clip, features.samples, features.sample_rate, features.max_windows)
-                info.append({"sample_rate": clip.sample_rate, "channels": clip.channels, "md5": clip.md5,
-                             "duration_s": round(clip.duration_s, 4), "windows": len(cut), "reason": ""})
+                info.append(
+                    {
+                        "sample_rate": clip.sample_rate,
+                        "channels": clip.channels,
+                        "md5": clip.md5,
+                        "duration_s": round(clip.duration_s, 4),
+                        "windows": len(cut),
+                        "reason": "",
+                    }
+                )
                 by_rate.setdefault(clip.sample_rate, []).append((row, cut))
             for rate, items in by_rate.items():  # one resampling and one mel call per rate and chunk
                 waves = resample(torch.cat([cut for _, cut in items]), rate, features.sample_rate)

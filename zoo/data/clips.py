@@ -12,32 +12,51 @@ from zoo.errors import ZooError, ZooWarning
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 SPLITS = ("train", "val", "test")
 # The names data sets give their splits, and the zoo's for each.
-SPLIT_SYNONYMS = {"training": "train", "validation": "val", "valid": "val", "dev": "val", "development": "val",
-                  "testing": "test", "eval": "test", "evaluation": "test"}
+SPLIT_SYNONYMS = {
+    "training": "train",
+    "validation": "val",
+    "valid": "val",
+    "dev": "val",
+    "development": "val",
+    "testing": "test",
+    "eval": "test",
+    "evaluation": "test",
+}
 
 
 def scan_folder(root: Path) -> pd.DataFrame:
     """`root/<label>/*.wav|flac|ogg|mp3` -> clip table; each file is its own group."""
     root = Path(root)
     if not root.is_dir():
-        raise ZooError(f"Data root {root} does not exist or is not a folder: pass --data-root DIR with one folder per class.")
+        raise ZooError(
+            f"Data root {root} does not exist or is not a folder: "
+            "pass --data-root DIR with one folder per class."
+        )
     rows = []
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not class_dirs:
         raise ZooError(f"Data root {root} has no class folders: put clips in {root}/<label>/*.wav.")
     for class_dir in class_dirs:
         # not is_file(): a broken link stays in the table, to be listed as skipped with its reason
-        files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and not p.is_dir())
+        files = sorted(
+            p for p in class_dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and not p.is_dir()
+        )
         if not files:
             raise ZooError(
-                f"Class folder {class_dir} has no audio files ({', '.join(AUDIO_SUFFIXES)}): add clips or remove the folder."
+                f"Class folder {class_dir} has no audio files ({', '.join(AUDIO_SUFFIXES)}): "
+                "add clips or remove the folder."
             )
         rows += [{"path": str(f), "label": class_dir.name, "group": str(f)} for f in files]
     return pd.DataFrame(rows)
 
 
-def read_annotations(csv_path: Path, path_column: str = "path", label_column: str = "label",
-                     group_column: str = "group", split_column: str = "split") -> pd.DataFrame:
+def read_annotations(
+    csv_path: Path,
+    path_column: str = "path",
+    label_column: str = "label",
+    group_column: str = "group",
+    split_column: str = "split",
+) -> pd.DataFrame:
     """An annotations CSV -> clip table. Relative paths are relative to the CSV's folder.
 
     Required columns: path and label; optional: group (else each clip is its own group) and
@@ -47,10 +66,15 @@ def read_annotations(csv_path: Path, path_column: str = "path", label_column: st
     if csv_path.is_dir():
         found = [csv_path / n for n in ("annotations.csv", "metadata.csv") if (csv_path / n).is_file()]
         if not found:
-            raise ZooError(f"{csv_path} is a folder without annotations.csv or metadata.csv: pass the CSV file as --data-root.")
+            raise ZooError(
+                f"{csv_path} is a folder without annotations.csv or metadata.csv: "
+                "pass the CSV file as --data-root."
+            )
         csv_path = found[0]
     if not csv_path.is_file():
-        raise ZooError(f"Annotations file {csv_path} does not exist: pass --data-root path/to/annotations.csv.")
+        raise ZooError(
+            f"Annotations file {csv_path} does not exist: pass --data-root path/to/annotations.csv."
+        )
     try:
         raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except Exception as exc:
@@ -61,10 +85,12 @@ def read_annotations(csv_path: Path, path_column: str = "path", label_column: st
                 f"{csv_path}: no {column!r} column for the {role}; columns are {', '.join(raw.columns)}. "
                 f"Rename it or set dataset.options.{role}_column."
             )
-    table = pd.DataFrame({
-        "path": [str(p) if Path(p).is_absolute() else str(csv_path.parent / p) for p in raw[path_column]],
-        "label": raw[label_column],
-    })
+    table = pd.DataFrame(
+        {
+            "path": [str(p) if Path(p).is_absolute() else str(csv_path.parent / p) for p in raw[path_column]],
+            "label": raw[label_column],
+        }
+    )
     table["group"] = raw[group_column] if group_column in raw.columns else table["path"]
     if split_column in raw.columns:
         table["split"] = raw[split_column].str.strip().str.lower()
@@ -77,7 +103,9 @@ def check_clip_table(table: pd.DataFrame, where: str) -> pd.DataFrame:
         raise ZooError(f"{where}: the loader returned {type(table).__name__}, not a pandas DataFrame.")
     missing = [c for c in ("path", "label") if c not in table.columns]
     if missing:
-        raise ZooError(f"{where}: the clip table has no {missing[0]!r} column; it needs path, label[, group, split].")
+        raise ZooError(
+            f"{where}: the clip table has no {missing[0]!r} column; it needs path, label[, group, split]."
+        )
     if table.empty:
         raise ZooError(f"{where}: no clips found; check the data root.")
     table = table.copy()
@@ -90,7 +118,9 @@ def check_clip_table(table: pd.DataFrame, where: str) -> pd.DataFrame:
     if "split" in table.columns:
         table["split"] = _canonical_splits(table["split"], where)
     if table["label"].nunique() < 2:
-        raise ZooError(f"{where}: only one class ({table['label'].iloc[0]!r}); a classifier needs at least two.")
+        raise ZooError(
+            f"{where}: only one class ({table['label'].iloc[0]!r}); a classifier needs at least two."
+        )
     return table.reset_index(drop=True)
 
 
@@ -99,9 +129,14 @@ def _canonical_splits(split: pd.Series, where: str) -> pd.Series:
     split = split.astype(str).str.strip().str.lower()
     bad = sorted(set(split) - set(SPLITS) - set(SPLIT_SYNONYMS))
     if bad:
-        raise ZooError(f"{where}: split column has {bad[0]!r}; use train, val or test "
-                       f"(or {', '.join(SPLIT_SYNONYMS)}).")
+        raise ZooError(
+            f"{where}: split column has {bad[0]!r}; use train, val or test (or {', '.join(SPLIT_SYNONYMS)})."
+        )
     used = sorted(set(split) & set(SPLIT_SYNONYMS))
     if used:
-        warnings.warn(ZooWarning(f"{where}: split names read as " + ", ".join(f"{u} = {SPLIT_SYNONYMS[u]}" for u in used)))
+        warnings.warn(
+            ZooWarning(
+                f"{where}: split names read as " + ", ".join(f"{u} = {SPLIT_SYNONYMS[u]}" for u in used)
+            )
+        )
     return split.replace(SPLIT_SYNONYMS)

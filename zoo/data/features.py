@@ -22,12 +22,20 @@ class LogMel(torch.nn.Module):
         self.n_fft, self.hop, self.frames = cfg.n_fft, cfg.hop_length, cfg.frames
         self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
         fbanks = torchaudio.functional.melscale_fbanks(
-            cfg.n_fft // 2 + 1, cfg.fmin, cfg.fmax or cfg.sample_rate / 2, cfg.n_mels, cfg.sample_rate)
+            cfg.n_fft // 2 + 1, cfg.fmin, cfg.fmax or cfg.sample_rate / 2, cfg.n_mels, cfg.sample_rate
+        )
         self.register_buffer("fbanks", fbanks.T.contiguous(), persistent=False)  # (n_mels, n_freqs)
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(waves, self.n_fft, self.hop, window=self.window, center=True, pad_mode="reflect",
-                          return_complex=True)[..., : self.frames]
+        spec = torch.stft(
+            waves,
+            self.n_fft,
+            self.hop,
+            window=self.window,
+            center=True,
+            pad_mode="reflect",
+            return_complex=True,
+        )[..., : self.frames]
         power = spec.real.square() + spec.imag.square()  # (batch, n_freqs, frames)
         mel = torch.matmul(self.fbanks, power)  # (batch, n_mels, frames)
         return mel.clamp_min_(DB_FLOOR).log10_().mul_(10.0)[:, None]

@@ -24,41 +24,57 @@ class SplitPlan:
     duplicates: pd.DataFrame  # byte-identical files: md5, path, label, action (kept/dropped)
 
     def counts(self) -> pd.DataFrame:
-        return (self.clips.groupby(["label", "split"]).size().unstack(fill_value=0)
-                .reindex(index=self.classes, columns=list(SPLITS), fill_value=0))
+        return (
+            self.clips.groupby(["label", "split"])
+            .size()
+            .unstack(fill_value=0)
+            .reindex(index=self.classes, columns=list(SPLITS), fill_value=0)
+        )
 
 
-def resolve_duplicates(clips: pd.DataFrame, policy: str = "drop") -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def resolve_duplicates(
+    clips: pd.DataFrame, policy: str = "drop"
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Byte-identical files (same md5). "drop": keep the first copy of a file found under one label, drop
     every copy of a file found under several labels. "keep": keep all. Returns the clips to use, every
     duplicate with its action (for duplicates.csv), and one summary line when there are any."""
     if policy not in ("drop", "keep"):
-        raise ZooError(f"dataset.duplicates = {policy!r}: use \"drop\" or \"keep\".")
+        raise ZooError(f'dataset.duplicates = {policy!r}: use "drop" or "keep".')
     usable = clips[clips["md5"] != ""]
     same = usable[usable.duplicated("md5", keep=False)]
     across = same.groupby("md5")["label"].transform("nunique") > 1
     first = ~same.duplicated("md5", keep="first")
     dropped = (across | ~first) if policy == "drop" else pd.Series(False, index=same.index)
-    table = same[["md5", "path", "label"]].assign(
-        labels="", across_labels=across, action=dropped.map({True: "dropped", False: "kept"})).sort_values(["md5", "path"])
+    table = (
+        same[["md5", "path", "label"]]
+        .assign(labels="", across_labels=across, action=dropped.map({True: "dropped", False: "kept"}))
+        .sort_values(["md5", "path"])
+    )
     table["labels"] = table.groupby("md5")["label"].transform(lambda ls: "|".join(sorted(set(ls))))
     messages = []
     if len(table):
         n_across, n_within = same[across]["md5"].nunique(), same[~across]["md5"].nunique()
         messages.append(
-            f"{n_across + n_within} set(s) of byte-identical files ({len(table)} files): {n_across} under different "
-            f"labels ({'every copy dropped' if policy == 'drop' else 'kept: duplicates = keep'}), {n_within} under "
-            f"one label ({'first copy kept' if policy == 'drop' else 'all kept'}); listed in duplicates.csv")
+            f"{n_across + n_within} set(s) of byte-identical files ({len(table)} files): "
+            f"{n_across} under different labels "
+            f"({'every copy dropped' if policy == 'drop' else 'kept: duplicates = keep'}), {n_within} under "
+            f"one label ({'first copy kept' if policy == 'drop' else 'all kept'}); listed in duplicates.csv"
+        )
     return clips.drop(index=table.index[table["action"] == "dropped"]), table.reset_index(drop=True), messages
 
 
-def plan_splits(clips: pd.DataFrame, cfg: SplitConfig, duplicates: str = "drop", folds: int = 1, fold: int = 1) -> SplitPlan:
+def plan_splits(
+    clips: pd.DataFrame, cfg: SplitConfig, duplicates: str = "drop", folds: int = 1, fold: int = 1
+) -> SplitPlan:
     """Assign train/val/test to the decodable clips of a prepared cache (``Prepared.clips``)."""
     usable = clips[clips["reason"] == ""] if "reason" in clips else clips
     if "md5" in usable:
         usable, same, warnings = resolve_duplicates(usable, duplicates)
     else:
-        same, warnings = pd.DataFrame(columns=["md5", "path", "label", "labels", "across_labels", "action"]), []
+        same, warnings = (
+            pd.DataFrame(columns=["md5", "path", "label", "labels", "across_labels", "action"]),
+            [],
+        )
     if usable.empty:
         raise ZooError("No usable clips: every clip was skipped (see the reasons listed).")
     usable = usable.assign(split=assign_splits(usable, cfg, folds, fold, warnings))
@@ -70,20 +86,25 @@ def plan_splits(clips: pd.DataFrame, cfg: SplitConfig, duplicates: str = "drop",
         if missing and name == "train":
             raise ZooError(f"Class {missing[0]!r} has no usable training clips: add clips or drop the class.")
         if missing:
-            warnings.append(f"{len(missing)} class(es) have no {name} clips ({', '.join(missing[:5])}"
-                            f"{'...' if len(missing) > 5 else ''}): too few clips or groups to appear in every split")
+            warnings.append(
+                f"{len(missing)} class(es) have no {name} clips ({', '.join(missing[:5])}"
+                f"{'...' if len(missing) > 5 else ''}): too few clips or groups to appear in every split"
+            )
     straddling = usable.groupby("group")["split"].nunique()
     straddling = straddling[straddling > 1]
     if len(straddling):
-        warnings.append(f"{len(straddling)} group(s) have clips in more than one split (e.g. {straddling.index[0]!r}): "
-                        "the data set's own split lets them leak; results measure within-group accuracy")
+        warnings.append(
+            f"{len(straddling)} group(s) have clips in more than one split (e.g. {straddling.index[0]!r}): "
+            "the data set's own split lets them leak; results measure within-group accuracy"
+        )
     if (usable["split"] == "val").sum() == 0:
         raise ZooError("The validation split is empty: add data or raise splits.val.")
     return plan
 
 
-def assign_splits(table: pd.DataFrame, cfg: SplitConfig, folds: int = 1, fold: int = 1,
-                  warnings: list[str] | None = None) -> pd.Series:
+def assign_splits(
+    table: pd.DataFrame, cfg: SplitConfig, folds: int = 1, fold: int = 1, warnings: list[str] | None = None
+) -> pd.Series:
     """One of train/val/test per clip.
 
     - folds > 1: fold `fold` (1-based) is test: the table's own `fold` column when it has one, else
@@ -99,8 +120,10 @@ def assign_splits(table: pd.DataFrame, cfg: SplitConfig, folds: int = 1, fold: i
         if "fold" in table.columns:
             own = pd.to_numeric(table["fold"], errors="coerce")
             if sorted(own.dropna().unique()) != list(range(1, folds + 1)):
-                raise ZooError(f"The data set's fold column has folds {sorted(own.dropna().unique().tolist())}, "
-                               f"not 1..{folds}: set protocol.folds to match.")
+                raise ZooError(
+                    f"The data set's fold column has folds {sorted(own.dropna().unique().tolist())}, "
+                    f"not 1..{folds}: set protocol.folds to match."
+                )
             test = (own == fold).to_numpy()
         else:
             test = _fold_mask(table, folds, fold - 1, cfg.seed, "fold", warnings)
@@ -118,8 +141,9 @@ def assign_splits(table: pd.DataFrame, cfg: SplitConfig, folds: int = 1, fold: i
     return split
 
 
-def _fold_mask(table: pd.DataFrame, n_splits: int, which: int, seed: int, name: str,
-               warnings: list[str] | None = None) -> np.ndarray:
+def _fold_mask(
+    table: pd.DataFrame, n_splits: int, which: int, seed: int, name: str, warnings: list[str] | None = None
+) -> np.ndarray:
     """A boolean mask selecting fold `which` of `n_splits`: whole groups, stratified by label. Classes with
     fewer groups than `n_splits` are said once in `warnings`, in the zoo's words (not scikit-learn's)."""
     n_groups = table["group"].nunique()
@@ -128,13 +152,16 @@ def _fold_mask(table: pd.DataFrame, n_splits: int, which: int, seed: int, name: 
     if n_groups < n_splits:
         raise ZooError(
             f"Only {n_groups} groups for a {1 / n_splits:.0%} {name} split (needs {n_splits}): "
-            f"add data, change splits.{name if name != 'fold' else 'test'} or protocol.folds, or give the data set its own split."
+            f"add data, change splits.{name if name != 'fold' else 'test'} or protocol.folds, "
+            "or give the data set its own split."
         )
     per_class = table.groupby("label")["group"].nunique()
     small = per_class[per_class < n_splits]
     if len(small) and warnings is not None and not any("too few recordings" in w for w in warnings):
-        warnings.append(f"{len(small)} class(es) have too few recordings (groups) to appear in every split "
-                        f"({', '.join(f'{c}: {n}' for c, n in small.head(5).items())}{'...' if len(small) > 5 else ''})")
+        warnings.append(
+            f"{len(small)} class(es) have too few recordings (groups) to appear in every split "
+            f"({', '.join(f'{c}: {n}' for c, n in small.head(5).items())}{'...' if len(small) > 5 else ''})"
+        )
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with catch_warnings():
         filterwarnings("ignore", message="The least populated class", category=UserWarning)
