@@ -289,3 +289,22 @@ def test_memory_mapped_split_trains_to_the_same_result(tmp_path):
     mean, std = bin_stats(x)
     torch.testing.assert_close(mean, x.mean(dim=(0, 1, 3), keepdim=True))
     torch.testing.assert_close(std, x.std(dim=(0, 1, 3), keepdim=True).clamp_min(1e-3))
+
+
+def test_metadata_that_predicts_the_label_is_a_shortcut_warning():
+    """Issue 8: a random forest on recording metadata, trained on train and scored on test."""
+    rng = np.random.default_rng(0)
+    table = grouped_table(classes=4, groups=10, per_group=3).assign(reason="", md5="")
+    table["md5"] = [f"m{i}" for i in range(len(table))]
+    table["duration_s"] = rng.uniform(0.5, 2.0, len(table))
+    table["peak_db"] = rng.uniform(-20, -1, len(table))
+    table["channels"], table["bits"] = 1, 16
+    table["sample_rate"] = 16000
+    honest = plan_splits(table, SplitConfig(val=0.2, test=0.2))
+    assert not honest.shortcut["warning"] and honest.shortcut["accuracy"] < honest.shortcut["chance"] + 0.2
+    rates = {"c0": 8000, "c1": 16000, "c2": 44100, "c3": 48000}
+    table["sample_rate"] = [rates[c] if rng.random() < 0.9 else 22050 for c in table["label"]]
+    leaky = plan_splits(table, SplitConfig(val=0.2, test=0.2))
+    assert leaky.shortcut["accuracy"] > 0.7 and next(iter(leaky.shortcut["importance"])) == "sample_rate"
+    warning = next(w for w in leaky.warnings if "recording metadata alone" in w)
+    assert "Strongest: sample_rate; resample every clip to at most the lowest native rate" in warning

@@ -169,6 +169,7 @@ def render_markdown(board: Board, leaderboard_dir: Path) -> str:
         "Ranked by accuracy, then macro-F1 (cross-validated rows: mean ± std over folds; the run link is the"
         " latest fold). Built from the run folders by `zoo leaderboard`.",
         "",
+        *_shortcut_lines(first),
         "| rank | model | accuracy | macro precision | macro recall | macro F1 | epochs (best) | weights "
         "| run | per-class |",
         "|---:|---|---:|---:|---:|---:|---:|---|---|---|",
@@ -191,6 +192,12 @@ def render_markdown(board: Board, leaderboard_dir: Path) -> str:
             "or runs on other data or another protocol.",
         ]
     return "\n".join(lines + _problems_markdown(board, leaderboard_dir)) + "\n"
+
+
+def _shortcut_lines(config: dict) -> list[str]:
+    """The shortcut warning of the data (zoo.data.shortcuts), when its metadata predicts the label."""
+    shortcut = config.get("shortcut") or {}
+    return [f"**Shortcut warning:** {shortcut['warning']}.", ""] if shortcut.get("warning") else []
 
 
 def _problems_markdown(board: Board, leaderboard_dir: Path) -> list[str]:

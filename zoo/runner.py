@@ -148,6 +148,7 @@ def plan_run(settings: Settings, registry: Registry, model: str, prepared, split
             "sizes": {k: int(v) for k, v in splits.clips["split"].value_counts().items()},
             "warnings": splits.warnings,
         },
+        "shortcut": splits.shortcut,
         "features": prepared.meta["features"],
         "splits": asdict(settings.splits),
         "protocol": asdict(settings.protocol),

@@ -16,6 +16,19 @@ import soundfile as sf
 import torch
 import torchaudio
 
+# Bits per sample of soundfile's subtypes (compressed formats have none: 0)
+SUBTYPE_BITS = {
+    "PCM_S8": 8,
+    "PCM_U8": 8,
+    "PCM_16": 16,
+    "PCM_24": 24,
+    "PCM_32": 32,
+    "FLOAT": 32,
+    "DOUBLE": 64,
+    "ULAW": 8,
+    "ALAW": 8,
+}
+
 
 class DecodeError(Exception):
     """A clip that cannot be used; the message is the reason shown to the user."""
@@ -27,6 +40,8 @@ class Decoded:
     sample_rate: int  # the file's own rate
     channels: int
     md5: str  # of the file's bytes: byte-identical files are duplicates
+    bits: int  # bits per sample as stored (16, 24, 32, 64; 0 for compressed formats)
+    peak_db: float  # peak level in dBFS: the recording chain's gain, as a shortcut check sees it
 
     @property
     def duration_s(self) -> float:
@@ -54,7 +69,7 @@ def read_clip(path: str | Path) -> Decoded:
         raise DecodeError("empty file (0 bytes)")
     try:
         with sf.SoundFile(io.BytesIO(raw)) as f:
-            promised, rate = f.frames, f.samplerate
+            promised, rate, subtype = f.frames, f.samplerate, f.subtype
             data = f.read(dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for bad files
         reason = re.sub(
@@ -74,7 +89,15 @@ def read_clip(path: str | Path) -> Decoded:
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.abs(wave).max() > 0:
         raise DecodeError("silent (all samples are zero)")
-    return Decoded(np.ascontiguousarray(wave), rate, data.shape[1], hashlib.md5(raw).hexdigest())
+    peak_db = float(20 * np.log10(np.abs(data).max()))
+    return Decoded(
+        np.ascontiguousarray(wave),
+        rate,
+        data.shape[1],
+        hashlib.md5(raw).hexdigest(),
+        SUBTYPE_BITS.get(subtype, 0),
+        round(peak_db, 2),
+    )
 
 
 def _wav_data_frames(raw: bytes, channels: int) -> int | None:

@@ -30,6 +30,7 @@ from zoo.io import read_json, sweep_temporaries, write_atomic, write_json
 CHUNK = 128  # clips decoded and turned into features at a time: memory is bounded by the output
 Progress = Callable[[int, int, int], None]  # (clips done, clips in all, clips skipped)
 TABLE_COLUMNS = ("path", "label", "group", "split", "fold")
+CACHE_FORMAT = 2  # bump when clips.csv or features.pt change shape: older caches are then built anew
 
 
 class Rows:
@@ -203,7 +204,7 @@ def _decoder_pool() -> Iterator[Executor]:
 def cache_key(table: pd.DataFrame, features: FeatureConfig) -> str:
     """Where the cache of this clip table and FeatureConfig lives: a cheap hash of the table (with each
     file's size and mtime) and the FeatureConfig. Not the data fingerprint (see data_fingerprint)."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"cache format {CACHE_FORMAT}".encode())
     h.update(json.dumps(asdict(features), sort_keys=True).encode())
     columns = [c for c in TABLE_COLUMNS if c in table.columns]
     h.update(repr(columns).encode())
@@ -301,6 +302,8 @@ def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | No
                         "sample_rate": clip.sample_rate,
                         "channels": clip.channels,
                         "md5": clip.md5,
+                        "bits": clip.bits,
+                        "peak_db": clip.peak_db,
                         "duration_s": round(clip.duration_s, 4),
                         "windows": len(cut),
                         "reason": "",
@@ -315,7 +318,8 @@ def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | No
             if progress:
                 progress(min((number + 1) * CHUNK, len(table)), len(table), skipped)
     clips = pd.concat([table, pd.DataFrame(info, index=table.index)], axis=1)
-    for column, empty in (("sample_rate", 0), ("channels", 0), ("duration_s", 0.0), ("md5", "")):
+    empties = {"sample_rate": 0, "channels": 0, "bits": 0, "peak_db": 0.0, "duration_s": 0.0, "md5": ""}
+    for column, empty in empties.items():
         clips[column] = clips[column].fillna(empty).astype(type(empty)) if column in clips else empty
     x = torch.cat(xs) if xs else torch.empty(0, 1, features.n_mels, features.frames)
     return clips, x, torch.tensor(owners, dtype=torch.long)

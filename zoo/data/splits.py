@@ -11,6 +11,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from zoo.config import SplitConfig
 from zoo.data.clips import SPLITS
+from zoo.data.shortcuts import metadata_shortcut
 from zoo.errors import ZooError
 
 
@@ -22,6 +23,7 @@ class SplitPlan:
     classes: list[str]
     warnings: list[str]
     duplicates: pd.DataFrame  # byte-identical files: md5, path, label, action (kept/dropped)
+    shortcut: dict | None = None  # how well recording metadata alone predicts the label (zoo.data.shortcuts)
 
     def counts(self) -> pd.DataFrame:
         return (
@@ -79,7 +81,9 @@ def plan_splits(
         raise ZooError("No usable clips: every clip was skipped (see the reasons listed).")
     usable = usable.assign(split=assign_splits(usable, cfg, folds, fold, warnings))
     classes = sorted(usable["label"].unique())
-    plan = SplitPlan(usable, classes, warnings, same)
+    plan = SplitPlan(usable, classes, warnings, same, metadata_shortcut(usable))
+    if plan.shortcut and plan.shortcut["warning"]:
+        warnings.append(plan.shortcut["warning"])
     counts = plan.counts()
     for name in SPLITS:
         missing = counts.index[counts[name] == 0].tolist()
