@@ -45,6 +45,7 @@ def register_datasets(register):
             summary="generated animal-call-like sounds of 12 kinds (whistles, sweeps, clicks, pulses...)",
             load=load_synthetic,
             needs_root=False,
+            features={"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 64, "frames": 64},
             defaults={"recordings": 16, "clips_per_recording": 4, "seed": 0},
         )
     )

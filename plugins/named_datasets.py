@@ -99,6 +99,8 @@ def register_datasets(register):
             summary="Free Spoken Digit Dataset: 10 digits, group = speaker; speakers held out or official",
             load=load_fsdd,
             defaults={"split": "speaker"},
+            # 8 kHz recordings: the whole band, 32 ms frames every 16 ms, windows of about 1 s
+            features={"sample_rate": 8000, "n_fft": 256, "hop_length": 128, "n_mels": 64, "frames": 64},
         )
     )
     register(
@@ -107,6 +109,16 @@ def register_datasets(register):
             summary="ESC-50 / ESC-10 environmental sounds: official 5 folds, group = source recording",
             load=load_esc50,
             defaults={"subset": "esc50", "test_fold": 5},
+            # 44.1 kHz, 5 s clips: PANNs' front end (32 kHz, 64 mels from 50 Hz to 14 kHz), windows of 2.5 s
+            features={
+                "sample_rate": 32000,
+                "n_fft": 1024,
+                "hop_length": 320,
+                "n_mels": 64,
+                "fmin": 50.0,
+                "fmax": 14000.0,
+                "frames": 250,
+            },
         )
     )
     register(
@@ -115,5 +127,8 @@ def register_datasets(register):
             summary="Watkins marine mammal 'best of' cuts: root/<species>/*.wav or a CSV; group = tape",
             load=load_watkins,
             defaults={"group_pattern": r"^(\d{5})", "label_column": "label", "path_column": "path"},
+            # cuts at 5-192 kHz: most calls lie below 8 kHz; 16 kHz keeps them and upsamples few cuts.
+            # `zoo inspect` says how many clips lie below the rate, and the shortcut check whether rate tells
+            features={"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 64, "frames": 64},
         )
     )

@@ -80,13 +80,19 @@ def test_without_registry_work_is_refused_and_zoo_init_writes_the_defaults(tmp_p
     assert list(tmp_path.iterdir()) == []
     assert zoo_cli("models")[0] == 0  # listing needs no registry
     assert zoo_cli("init")[0] == 0
-    from zoo.config import load_settings
+    from zoo.config import Protocol, SplitConfig, load_settings
 
     written = load_settings(tmp_path / "registry.toml")
-    shipped = load_settings(REPO / "registry.toml")
-    for section in ("features", "splits", "protocol"):
-        assert getattr(written, section) == getattr(shipped, section), section
+    assert written.protocol == Protocol() and written.splits == SplitConfig()
     assert list(written.models) == ["baseline_cnn", "efficientnet_b0"]
+    shipped = load_settings(
+        REPO / "registry.toml"
+    )  # features from the data set; only the demo budget differs
+    assert shipped.feature_overrides == {}
+    differs = {
+        f for f in Protocol.__dataclass_fields__ if getattr(shipped.protocol, f) != getattr(Protocol(), f)
+    }
+    assert differs == {"epochs", "early_stop_patience", "lr_patience"}
     assert zoo_cli("init")[0] == 2  # never overwrites
 
 

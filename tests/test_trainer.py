@@ -5,10 +5,25 @@ import torch
 from torch import nn
 
 from zoo.config import Protocol
-from zoo.trainer import Resident, TrainData, Trainer, autocast_dtype, class_weights, pick_device, spec_augment
+from zoo.trainer import (
+    Resident,
+    TrainData,
+    Trainer,
+    autocast_dtype,
+    class_weights,
+    pick_device,
+    spec_augment,
+    time_shift,
+)
 
 PROTOCOL = Protocol(
-    epochs=4, batch_size=8, lr=0.01, early_stop_patience=10, freq_mask_width=2, time_mask_width=2
+    epochs=4,
+    batch_size=8,
+    lr=0.01,
+    early_stop_patience=10,
+    min_epochs=1,
+    freq_mask_width=2,
+    time_mask_width=2,
 )
 
 
@@ -72,6 +87,35 @@ def test_early_stopping_stops_after_patience_without_improvement():
     assert len(history) == 3 and [r["best"] for r in history] == [True, False, False]
 
 
+def test_early_stopping_waits_for_min_epochs():
+    """Issue 8: a noisy validation set cannot stop a run before min_epochs."""
+    p = dataclasses.replace(PROTOCOL, epochs=50, lr=0.0, early_stop_patience=2, min_epochs=6)
+    assert len(Trainer(p).fit(toy_model(), toy_data())) == 6
+
+
+def test_protocol_augmentations_keep_shapes_and_balance_classes():
+    from zoo.trainer import epoch_order, mixup, time_shift
+
+    torch.manual_seed(0)
+    x = torch.arange(2 * 8, dtype=torch.float32).view(2, 1, 1, 8).repeat(1, 1, 3, 1)
+    shifted = time_shift(x, 0.5)
+    assert shifted.shape == x.shape
+    for row, out in zip(x, shifted):  # a roll: the same values, in another order along time
+        assert sorted(out[0, 0].tolist()) == sorted(row[0, 0].tolist())
+    y = torch.tensor([0] * 90 + [1] * 10)
+    drawn = torch.bincount(y[epoch_order(y, 2, balanced=True)], minlength=2)
+    assert len(y[epoch_order(y, 2, balanced=True)]) == 100 and 35 < drawn[1] < 65
+    assert torch.equal(torch.sort(epoch_order(y, 2, balanced=False)).values, torch.arange(100))
+    mixed, ya, yb, lam = mixup(x, torch.tensor([0, 1]), alpha=0.4)
+    assert 0 <= lam <= 1 and torch.allclose(mixed, lam * x + (1 - lam) * x[yb])  # y = index: yb = partners
+
+
+def test_mixup_and_balanced_sampling_train(tmp_path):
+    p = dataclasses.replace(PROTOCOL, mixup_alpha=0.4, balanced_sampling=True, time_shift=0.25)
+    history = Trainer(p).fit(toy_model(), toy_data())
+    assert len(history) == 4 and all(r["val_loss"] == r["val_loss"] for r in history)
+
+
 def test_an_interrupted_run_resumes_to_the_same_result(tmp_path):
     straight = toy_model()
     expected = Trainer(PROTOCOL).fit(straight, toy_data())
@@ -129,7 +173,7 @@ def reference_fit(model, data: TrainData, p: Protocol) -> list[tuple[float, floa
         model.train()
         total = 0.0
         for xb, yb in loader:
-            loss = criterion(model(spec_augment(xb, p)), yb)
+            loss = criterion(model(spec_augment(time_shift(xb, p.time_shift), p)), yb)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -151,8 +151,13 @@ def _settings(args, needs_registry: bool = True):
 
 
 def _load(args, needs_registry: bool = True):
+    """Settings and registry; the features are the active data set's recommendation under [features]."""
     settings = _settings(args, needs_registry)
-    return settings, load_registry(settings.plugins)
+    registry = load_registry(settings.plugins)
+    spec = registry.datasets.get(settings.dataset.name)
+    if spec is not None:
+        settings = settings.with_recommended_features(spec.features, spec.name)
+    return settings, registry
 
 
 def _warn_broken(registry) -> None:
@@ -333,6 +338,25 @@ def cmd_inspect(args) -> None:
     console.print(table)
     for item in prepared.skipped:
         console.print(f"skipped: {item['path']}: {item['reason']}", highlight=False, soft_wrap=True)
+    _print_recommendation(settings, prepared, splits)
+
+
+def _print_recommendation(settings, prepared, splits) -> None:
+    """What the clips hold, the features that fit them, and what the features in force do to them."""
+    from zoo.data.recommend import recommend
+
+    features, figures = recommend(prepared.clips)
+    console.print("; ".join(f"{k}: {v}" for k, v in figures.items()), highlight=False, soft_wrap=True)
+    console.print(f"in force: {prepared.resampling()}", highlight=False, soft_wrap=True)
+    if splits.shortcut:
+        s = splits.shortcut
+        console.print(
+            f"shortcut check: recording metadata alone scores {s['accuracy']:.2f} on the test split "
+            f"(the largest class: {s['chance']:.2f})",
+            highlight=False,
+        )
+    console.print("Features that fit these clips (paste into registry.toml to use them):", highlight=False)
+    console.print("[features]\n" + "\n".join(f"{k} = {v!r}" for k, v in features.items()), highlight=False)
 
 
 def cmd_run(args) -> int:

@@ -88,23 +88,31 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class Protocol:
-    """The one training protocol every model is trained under."""
+    """The one training protocol every model is trained under. The defaults are meant for real recordings
+    (hundreds to thousands of clips); the demo's registry.toml sets a smaller budget."""
 
-    epochs: int = field(default=15, metadata=at_least(1))
+    epochs: int = field(default=60, metadata=at_least(1))
     batch_size: int = field(default=32, metadata=at_least(2))  # a batch of one is skipped (BatchNorm)
     lr: float = field(default=0.002, metadata=above(0))
     weight_decay: float = field(default=0.01, metadata=at_least(0))
-    lr_patience: int = field(default=2, metadata=at_least(0))  # ReduceLROnPlateau on validation loss
+    lr_patience: int = field(default=3, metadata=at_least(0))  # ReduceLROnPlateau on validation loss
     lr_factor: float = field(default=0.5, metadata=fraction())
-    # epochs without a better validation loss before stopping
-    early_stop_patience: int = field(default=5, metadata=at_least(1))
+    # Early stopping on validation loss: stop after this many epochs without a better one...
+    early_stop_patience: int = field(default=10, metadata=at_least(1))
+    # ...but never before this epoch: a small, noisy validation set must not stop a run that is still learning
+    min_epochs: int = field(default=20, metadata=at_least(1))
     seed: int = field(default=0, metadata=at_least(0))
     # > 1: grouped k-fold cross-validation, one run per fold; the leaderboard shows mean +- std
     folds: int = field(default=1, metadata=at_least(1))
-    freq_masks: int = field(default=1, metadata=at_least(0))  # SpecAugment masks per training example
+    # Augmentation of training batches, on the device (the same for every model):
+    freq_masks: int = field(default=2, metadata=at_least(0))  # SpecAugment masks per example
     freq_mask_width: int = field(default=8, metadata=at_least(0))
-    time_masks: int = field(default=1, metadata=at_least(0))
+    time_masks: int = field(default=2, metadata=at_least(0))
     time_mask_width: int = field(default=8, metadata=at_least(0))
+    time_shift: float = field(default=0.2, metadata=at_least(0))  # roll each window by up to this share of it
+    mixup_alpha: float = field(default=0.0, metadata=at_least(0))  # > 0: mixup with Beta(a, a) weights
+    # draw classes equally often each epoch (the loss is then unweighted) instead of weighting the loss
+    balanced_sampling: bool = False
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler)
     compile: bool = False  # torch.compile the model (pays a compile time up front; helps long GPU runs)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -148,9 +156,21 @@ class Settings:
     models: Mapping[str, Mapping[str, Any]]  # model name -> params, in file order (`zoo run --all`)
     plugins: tuple[str, ...]  # local plugin modules (absolute paths)
     paths: Paths
+    # the [features] keys registry.toml and --set give: they override the data set's recommendation
+    feature_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def path(self, which: str) -> Path:
         return self.root / getattr(self.paths, which)
+
+    def with_recommended_features(self, recommended: Mapping[str, Any], dataset: str) -> "Settings":
+        """These settings with `features` = the defaults, then the data set's `recommended` features, then
+        [features] of registry.toml and --set (each key checked as in registry.toml)."""
+        unknown = sorted(set(recommended) - {f.name for f in fields(FeatureConfig)})
+        if unknown:
+            raise ZooError(f"data set {dataset!r} recommends an unknown feature setting {unknown[0]!r}.")
+        values = {**recommended, **self.feature_overrides}
+        where = f"[features] (data set {dataset!r}'s recommendation, then registry.toml and --set)"
+        return dataclasses.replace(self, features=_build(FeatureConfig, values, where))
 
     @property
     def data_root(self) -> Path | None:
@@ -245,7 +265,13 @@ def settings_from_dict(raw: dict, root: Path, where: str = REGISTRY_FILE) -> Set
     modules = plugins.get("modules", [])
     if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
         raise ZooError(f"{where}: plugins.modules must be a list of file paths.")
-    return Settings(root=root, models=models, plugins=tuple(str(root / m) for m in modules), **built)
+    return Settings(
+        root=root,
+        models=models,
+        plugins=tuple(str(root / m) for m in modules),
+        feature_overrides=dict(raw.get("features", {})),
+        **built,
+    )
 
 
 def settings_dict(obj: Any) -> dict:

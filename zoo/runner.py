@@ -150,6 +150,7 @@ def plan_run(settings: Settings, registry: Registry, model: str, prepared, split
         },
         "shortcut": splits.shortcut,
         "features": prepared.meta["features"],
+        "resampling": prepared.resampling(),
         "splits": asdict(settings.splits),
         "protocol": asdict(settings.protocol),
         "evaluation": "test clips only; a clip's probabilities are the mean over its windows "

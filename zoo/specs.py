@@ -52,13 +52,15 @@ class DatasetSpec:
     load: Callable[..., Any]
     needs_root: bool = True  # False: the loader makes its own data under `root` (e.g. synthetic)
     defaults: dict[str, Any] = field(default_factory=dict)  # options `load` accepts
+    # FeatureConfig settings that fit the collection (e.g. {"sample_rate": 8000}); [features] overrides them
+    features: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         _check_name(self.name, "dataset")
         if not callable(self.load):
             raise ValueError(f"dataset {self.name!r}: load must be callable")
-        if not isinstance(self.defaults, dict):
-            raise ValueError(f"dataset {self.name!r}: defaults must be a dict")
+        if not isinstance(self.defaults, dict) or not isinstance(self.features, dict):
+            raise ValueError(f"dataset {self.name!r}: defaults and features must be dicts")
 
 
 def _check_name(name: object, kind: str) -> None:

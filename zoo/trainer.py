@@ -102,6 +102,35 @@ def spec_augment(x: torch.Tensor, p: Protocol) -> torch.Tensor:
     return x
 
 
+def time_shift(x: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Each example rolled along time by up to `fraction` of its frames, either way (a call is not always
+    where the window puts it)."""
+    limit = int(fraction * x.shape[3])
+    if limit < 1:
+        return x
+    shift = torch.randint(-limit, limit + 1, (x.shape[0], 1, 1, 1), device=x.device)
+    index = (torch.arange(x.shape[3], device=x.device) - shift) % x.shape[3]
+    return x.gather(3, index.expand_as(x)).contiguous(memory_format=torch.channels_last)
+
+
+def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float):
+    """(x mixed with a shuffled copy of the batch, y, the partners' y, the weight of y), lam ~ Beta(a, a)."""
+    if alpha <= 0:
+        return x, y, y, 1.0
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    partner = torch.randperm(len(y), device=y.device)
+    return lam * x + (1 - lam) * x[partner], y, y[partner], lam
+
+
+def epoch_order(y: torch.Tensor, num_classes: int, balanced: bool) -> torch.Tensor:
+    """The training examples of one epoch: a permutation, or (balanced) as many draws with replacement,
+    each class drawn as often as any other."""
+    if not balanced:
+        return torch.randperm(len(y), device=y.device)
+    per_class = torch.bincount(y, minlength=num_classes).float().clamp_min(1)
+    return torch.multinomial((1 / per_class)[y], len(y), replacement=True)
+
+
 class Trainer:
     """Fit a model on TrainData under `protocol`, checkpointing to `checkpoint` every epoch.
 
@@ -127,12 +156,15 @@ class Trainer:
             # SpecAugment's masked regions give tiny activations; denormal arithmetic on them slowed CPU
             # steps by about 10%
             torch.set_flush_denormal(True)
-        model.to(
-            device, memory_format=torch.channels_last
-        )  # faster on CUDA and, measured here, on CPU (oneDNN)
+        model.to(device, memory_format=torch.channels_last)  # faster on CUDA and, measured, on CPU (oneDNN)
         train = Resident(data.x_train, data.y_train, device, data.mean, data.std)
         val = Resident(data.x_val, data.y_val, device, data.mean, data.std)
-        criterion = nn.CrossEntropyLoss(weight=class_weights(data.y_train, data.num_classes).to(device))
+        # validation loss: class-weighted, whatever the sampling; training loss: weighted unless sampling
+        # already balances the classes
+        weights = class_weights(data.y_train, data.num_classes).to(device)
+        val_criterion = nn.CrossEntropyLoss(weight=weights)
+        criterion = nn.CrossEntropyLoss(weight=torch.ones_like(weights) if p.balanced_sampling else weights)
+        train_y = train.y.to(train.index_device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=p.lr_factor, patience=p.lr_patience
@@ -150,7 +182,9 @@ class Trainer:
             state = {k: saved[k] for k in state}
         forward = torch.compile(model) if p.compile else model  # `model` keeps the plain state_dict keys
 
-        while state["epoch"] < p.epochs and state["bad_epochs"] < p.early_stop_patience:
+        while state["epoch"] < p.epochs and (
+            state["bad_epochs"] < p.early_stop_patience or state["epoch"] < p.min_epochs
+        ):
             epoch = state["epoch"] + 1
             torch.manual_seed(
                 p.seed * 100_003 + epoch
@@ -158,15 +192,20 @@ class Trainer:
             start = time.perf_counter()
             model.train()
             total, seen = torch.zeros((), device=device), 0
-            order = torch.randperm(len(train), device=train.index_device)
+            order = epoch_order(train_y, data.num_classes, p.balanced_sampling)
             for i in range(0, len(order), p.batch_size):
                 idx = order[i : i + p.batch_size]
                 if len(idx) < 2:  # a batch of one breaks BatchNorm and adds nothing
                     continue
                 xb, yb = train.batch(idx)
-                xb = spec_augment(xb, p)
+                xb, ya, yb, lam = mixup(spec_augment(time_shift(xb, p.time_shift), p), yb, p.mixup_alpha)
                 with self.autocast():
-                    loss = criterion(forward(xb), yb)
+                    out = forward(xb)
+                    loss = (
+                        criterion(out, ya)
+                        if lam == 1.0
+                        else lam * criterion(out, ya) + (1 - lam) * criterion(out, yb)
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -175,7 +214,7 @@ class Trainer:
                 seen += len(idx)
             train_loss = total.item() / max(1, seen)  # .item() waits for the device: the time below is real
             train_seconds = time.perf_counter() - start
-            val_loss, val_acc = self.validate(forward, criterion, val)
+            val_loss, val_acc = self.validate(forward, val_criterion, val)
             if not math.isfinite(train_loss) or not math.isfinite(val_loss):
                 raise Diverged(
                     f"the {'training' if not math.isfinite(train_loss) else 'validation'} loss is "

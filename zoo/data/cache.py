@@ -154,6 +154,21 @@ class Prepared:
         x = base[keep] if in_memory else Rows(base, keep.nonzero().squeeze(1))
         return Split(x, clip_y[clip], clip, rows["path"].tolist(), clip_y)
 
+    def resampling(self) -> str:
+        """How clips of different native rates are made comparable: the stated choice, with its counts."""
+        rate = self.meta["features"]["sample_rate"]
+        rates = self.clips.loc[self.clips["reason"] == "", "sample_rate"]
+        below, above = rates[rates < rate], rates[rates > rate]
+        text = f"every clip resampled to {rate} Hz (torchaudio windowed sinc)"
+        if len(below):
+            text += (
+                f"; {len(below)} of {len(rates)} clips were recorded below it ({below.min()}-{below.max()} "
+                "Hz): upsampled, they hold nothing above their own Nyquist frequency"
+            )
+        if len(above):
+            text += f"; {len(above)} were recorded above it and are low-passed at {rate / 2:g} Hz"
+        return text
+
     @property
     def skipped(self) -> list[dict]:
         bad = self.clips[self.clips["reason"] != ""]

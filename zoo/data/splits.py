@@ -113,7 +113,8 @@ def assign_splits(
 
     - folds > 1: fold `fold` (1-based) is test: the table's own `fold` column when it has one, else
       StratifiedGroupKFold(folds) by label and group; val is then carved from the rest, grouped.
-    - a `split` column is the data set's own split; without val clips, val is carved from train.
+    - a `split` column is the data set's own split; without val clips, val is carved from train, grouped
+      as the test split is: by group, unless the data set's test split shares groups with train.
     - otherwise test and then val are cut by StratifiedGroupKFold with `cfg.seed`.
     Except where the data set's own split or folds say otherwise, one group never straddles two splits.
     """
@@ -140,7 +141,12 @@ def assign_splits(
         test = _fold_mask(table, max(2, round(1 / cfg.test)), 0, cfg.seed, "test", warnings)
     split[test] = "test"
     train = split == "train"
-    val = _fold_mask(table[train], max(2, round((1 - test.mean()) / cfg.val)), 0, cfg.seed, "val", warnings)
+    rest = table[train]
+    if set(table.loc[test, "group"]) & set(rest["group"]):
+        # The data set's own test split shares groups with train (FSDD's official split: the same speakers):
+        # val mirrors it, sharing groups too, or early stopping would judge another task than the test.
+        rest = rest.assign(group=[f"clip {i}" for i in range(len(rest))])
+    val = _fold_mask(rest, max(2, round((1 - test.mean()) / cfg.val)), 0, cfg.seed, "val", warnings)
     split[split.index[train][val]] = "val"
     return split
 
