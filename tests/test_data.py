@@ -1,6 +1,9 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 import torch
 
 from conftest import write_tone
@@ -308,3 +311,36 @@ def test_metadata_that_predicts_the_label_is_a_shortcut_warning():
     assert leaky.shortcut["accuracy"] > 0.7 and next(iter(leaky.shortcut["importance"])) == "sample_rate"
     warning = next(w for w in leaky.warnings if "recording metadata alone" in w)
     assert "Strongest: sample_rate; resample every clip to at most the lowest native rate" in warning
+
+
+def test_the_same_audio_in_another_format_across_splits_is_flagged(tmp_path):
+    """Issue 8: not only byte-identical files: the same decoded audio at another bit depth or container."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for label in ("a", "b"):
+        for i in range(6):
+            wave = (0.3 * rng.standard_normal(8000)).astype(np.float32)
+            path = tmp_path / f"{label}{i}.wav"
+            sf.write(path, wave, 16000, subtype="PCM_16")
+            rows.append({"path": str(path), "label": label, "split": "test" if i < 2 else "train"})
+            if i == 0:  # its twin: the same audio as 24-bit FLAC, in the train split
+                sf.write(tmp_path / f"{label}{i}-copy.flac", wave, 16000, subtype="PCM_24")
+                rows.append(
+                    {"path": str(tmp_path / f"{label}{i}-copy.flac"), "label": label, "split": "train"}
+                )
+    table = check_clip_table(pd.DataFrame(rows), "t")
+    prepared = prepare(table, FEATURES, tmp_path / "cache")
+    twins = prepared.clips.set_index("path")["twin"]
+    assert (
+        twins[str(tmp_path / "a0-copy.flac")] == str(tmp_path / "a0.wav")
+        and twins[str(tmp_path / "a1.wav")] == ""
+    )
+    plan = plan_splits(prepared.clips, SplitConfig())
+    assert any("2 pair(s) of files hold the same decoded audio" in w for w in plan.warnings)
+    flagged = plan.duplicates[plan.duplicates["action"].str.startswith("flagged")]
+    assert sorted(Path(p).name for p in flagged["path"]) == [
+        "a0-copy.flac",
+        "a0.wav",
+        "b0-copy.flac",
+        "b0.wav",
+    ]

@@ -81,6 +81,7 @@ def plan_splits(
         raise ZooError("No usable clips: every clip was skipped (see the reasons listed).")
     usable = usable.assign(split=assign_splits(usable, cfg, folds, fold, warnings))
     classes = sorted(usable["label"].unique())
+    same = pd.concat([same, _same_audio_across_splits(usable, warnings)], ignore_index=True)
     plan = SplitPlan(usable, classes, warnings, same, metadata_shortcut(usable))
     if plan.shortcut and plan.shortcut["warning"]:
         warnings.append(plan.shortcut["warning"])
@@ -104,6 +105,43 @@ def plan_splits(
     if (usable["split"] == "val").sum() == 0:
         raise ZooError("The validation split is empty: add data or raise splits.val.")
     return plan
+
+
+def _same_audio_across_splits(usable: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
+    """Clips whose audio is the same as a clip's in another split, by decoding rather than by bytes (the
+    cache's `twin` column): flagged in one warning and listed (action "flagged"), not dropped."""
+    if "twin" not in usable or not (usable["twin"] != "").any():
+        return pd.DataFrame()
+    split_of = dict(zip(usable["path"], usable["split"]))
+    label_of = dict(zip(usable["path"], usable["label"]))
+    rows = []
+    for clip in usable[usable["twin"] != ""].itertuples():
+        if clip.twin in split_of and split_of[clip.twin] != clip.split:
+            labels = "|".join(sorted({clip.label, label_of[clip.twin]}))
+            # each file of the pair, with the split of the other
+            pair = (
+                (clip.twin, label_of[clip.twin], clip.split),
+                (clip.path, clip.label, split_of[clip.twin]),
+            )
+            for path, label, other in pair:
+                action = f"flagged: the same decoded audio as a {other} clip"
+                rows.append(
+                    {
+                        "md5": "",
+                        "path": path,
+                        "label": label,
+                        "labels": labels,
+                        "across_labels": "|" in labels,
+                        "action": action,
+                    }
+                )
+    if rows:
+        warnings.append(
+            f"{len(rows) // 2} pair(s) of files hold the same decoded audio (another bit depth or "
+            "container) in different splits: the test split is not independent of training; "
+            "listed in duplicates.csv"
+        )
+    return pd.DataFrame(rows)
 
 
 def assign_splits(
