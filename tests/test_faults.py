@@ -430,3 +430,33 @@ def test_kill_minus_nine_then_a_rerun_gives_the_uninterrupted_metrics():
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "2/2 reruns gave the uninterrupted run's metrics and predictions" in done.stdout
+
+
+# Issue 8 (partly): features that fit the data, stated choices
+
+
+def test_inspect_recommends_features_from_what_the_clips_hold(project, zoo_cli):
+    for label, freq in (("low", 300.0), ("high", 2500.0)):
+        for i in range(6):
+            write_tone(project / "data" / label / f"{i}.wav", freq=freq + 30 * i, sr=44100, seconds=1.0)
+    code, out, err = zoo_cli("inspect", "--dataset", "folder", "--data-root", "data")
+    assert code == 0, err
+    assert "native rates: 44100-44100 Hz" in out and "in force: every clip resampled to 16000 Hz" in out
+    assert "12 were recorded above it and are low-passed at 8000 Hz" in out
+    recommended = out.split("[features]\n", 1)[1]
+    assert "sample_rate = 8000" in recommended and "n_fft = 256" in recommended
+
+
+def test_a_data_sets_recommended_features_apply_under_the_registrys(project, zoo_cli):
+    from zoo.config import load_settings
+    from zoo.registry import load_registry
+
+    spec = load_registry().dataset("fsdd")
+    settings = load_settings(project / "registry.toml")  # [features] n_mels, frames, hop_length
+    features = settings.with_recommended_features(spec.features, "fsdd").features
+    assert features.sample_rate == 8000 and features.n_fft == spec.features["n_fft"]  # the data set's
+    assert (features.n_mels, features.frames, features.hop_length) == (32, 32, 512)  # registry.toml wins
+    assert zoo_cli("run", "baseline_cnn", "--epochs", "1")[0] == 0
+    config = json.loads((only_run(project) / "config.json").read_text())
+    assert config["resampling"].startswith("every clip resampled to 16000 Hz")
+    assert config["shortcut"]["warning"] == "" and 0 <= config["shortcut"]["accuracy"] <= 1

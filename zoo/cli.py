@@ -356,7 +356,9 @@ def _print_recommendation(settings, prepared, splits) -> None:
             highlight=False,
         )
     console.print("Features that fit these clips (paste into registry.toml to use them):", highlight=False)
-    console.print("[features]\n" + "\n".join(f"{k} = {v!r}" for k, v in features.items()), highlight=False)
+    console.print(
+        "[features]\n" + "\n".join(f"{k} = {v!r}" for k, v in features.items()), markup=False, highlight=False
+    )
 
 
 def cmd_run(args) -> int:
