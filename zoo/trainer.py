@@ -164,7 +164,6 @@ class Trainer:
         weights = class_weights(data.y_train, data.num_classes).to(device)
         val_criterion = nn.CrossEntropyLoss(weight=weights)
         criterion = nn.CrossEntropyLoss(weight=torch.ones_like(weights) if p.balanced_sampling else weights)
-        train_y = train.y.to(train.index_device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=p.lr_factor, patience=p.lr_patience
@@ -190,29 +189,9 @@ class Trainer:
                 p.seed * 100_003 + epoch
             )  # per-epoch seed: a resumed run repeats the same epochs
             start = time.perf_counter()
-            model.train()
-            total, seen = torch.zeros((), device=device), 0
-            order = epoch_order(train_y, data.num_classes, p.balanced_sampling)
-            for i in range(0, len(order), p.batch_size):
-                idx = order[i : i + p.batch_size]
-                if len(idx) < 2:  # a batch of one breaks BatchNorm and adds nothing
-                    continue
-                xb, yb = train.batch(idx)
-                xb, ya, yb, lam = mixup(spec_augment(time_shift(xb, p.time_shift), p), yb, p.mixup_alpha)
-                with self.autocast():
-                    out = forward(xb)
-                    loss = (
-                        criterion(out, ya)
-                        if lam == 1.0
-                        else lam * criterion(out, ya) + (1 - lam) * criterion(out, yb)
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                total += loss.detach() * len(idx)
-                seen += len(idx)
-            train_loss = total.item() / max(1, seen)  # .item() waits for the device: the time below is real
+            train_loss, seen = self.train_epoch(
+                forward, train, criterion, optimizer, scaler, data.num_classes
+            )
             train_seconds = time.perf_counter() - start
             val_loss, val_acc = self.validate(forward, val_criterion, val)
             if not math.isfinite(train_loss) or not math.isfinite(val_loss):
@@ -261,6 +240,33 @@ class Trainer:
         if self.checkpoint:  # the finished checkpoint keeps only the best weights
             self._save({"finished": True, "model": model.state_dict(), "history": state["history"]})
         return state["history"]
+
+    def train_epoch(self, forward, train: Resident, criterion, optimizer, scaler, num_classes: int):
+        """One pass over the training split, augmented on the device: (mean loss, examples seen)."""
+        p = self.p
+        forward.train()
+        total, seen = torch.zeros((), device=self.device), 0
+        order = epoch_order(train.y.to(train.index_device), num_classes, p.balanced_sampling)
+        for i in range(0, len(order), p.batch_size):
+            idx = order[i : i + p.batch_size]
+            if len(idx) < 2:  # a batch of one breaks BatchNorm and adds nothing
+                continue
+            xb, yb = train.batch(idx)
+            xb, ya, yb, lam = mixup(spec_augment(time_shift(xb, p.time_shift), p), yb, p.mixup_alpha)
+            with self.autocast():
+                out = forward(xb)
+                loss = (
+                    lam * criterion(out, ya) + (1 - lam) * criterion(out, yb)
+                    if lam < 1
+                    else criterion(out, ya)
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            total += loss.detach() * len(idx)
+            seen += len(idx)
+        return total.item() / max(1, seen), seen  # .item() waits for the device: the epoch's time is real
 
     def autocast(self):
         """bf16/fp16 autocast on CUDA (see autocast_dtype), nothing on CPU."""
