@@ -344,3 +344,14 @@ def test_the_same_audio_in_another_format_across_splits_is_flagged(tmp_path):
         "b0-copy.flac",
         "b0.wav",
     ]
+
+
+def test_clip_normalisation_removes_each_windows_level_but_not_its_padding():
+    from zoo.data.cache import centre_per_window
+
+    x = torch.full((2, 1, 3, 6), -100.0)
+    x[0, 0, :, :4] = torch.tensor([[-20.0, -10, -20, -10]] * 3)  # 4 sounding frames, then padding
+    x[1, 0, :, :4] = x[0, 0, :, :4] + 30  # the same sound, 30 dB louder: the same after centring
+    centred = centre_per_window(x)
+    assert torch.allclose(centred[0, 0, :, :4], torch.tensor([[-5.0, 5, -5, 5]] * 3))
+    assert torch.allclose(centred[1, 0, :, :4], centred[0, 0, :, :4])

@@ -47,6 +47,9 @@ class FeatureConfig:
     # A clip about k windows long yields k evenly spaced windows (at most max_windows): all are
     # trained on, and a clip's prediction averages its windows' probabilities. 1: one centre crop.
     max_windows: int = field(default=8, metadata=at_least(1))
+    # "split": each mel bin standardised by the train split's mean and std; "clip": each window's own mean
+    # per bin (over time) removed first, which takes away a recording's level and channel colouring
+    normalise: str = "split"
 
     @property
     def samples(self) -> int:
@@ -54,6 +57,8 @@ class FeatureConfig:
         return (self.frames - 1) * self.hop_length
 
     def check(self, where: str) -> None:
+        if self.normalise not in ("split", "clip"):
+            raise ZooError(f'{where}: normalise = {self.normalise!r}; use "split" or "clip".')
         nyquist = self.sample_rate / 2
         if self.fmax > nyquist:
             raise ZooError(

@@ -244,7 +244,7 @@ def _train_and_evaluate(
     """Train in `work` (resuming from its checkpoint), evaluate on the test split, write the run files."""
     import torch
 
-    from zoo.data.cache import bin_stats
+    from zoo.data.cache import bin_stats, centre_per_window
     from zoo.evaluator import clip_probabilities, evaluate, predict, write_evaluation
     from zoo.trainer import TrainData, Trainer
 
@@ -252,6 +252,9 @@ def _train_and_evaluate(
     write_json(work / "config.json", config)
     classes = splits.classes
     train, val, test = (prepared.split(splits, s) for s in ("train", "val", "test"))
+    if settings.features.normalise == "clip":
+        for split in (train, val, test):
+            split.x = centre_per_window(split.x)
     mean, std = bin_stats(train.x)  # per mel bin, train windows only
     torch.manual_seed(settings.protocol.seed)
     model = _build(registry, plan, len(classes), settings)

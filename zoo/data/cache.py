@@ -23,7 +23,7 @@ import torch
 
 from zoo.config import FeatureConfig
 from zoo.data.audio import Decoded, DecodeError, fit_length, read_clip, resample, source_windows
-from zoo.data.features import LogMel
+from zoo.data.features import FLOOR_DB, LogMel
 from zoo.errors import ZooWarning
 from zoo.io import read_json, sweep_temporaries, write_atomic, write_json
 
@@ -68,6 +68,15 @@ def bin_stats(x: torch.Tensor | Rows, chunk: int = 4096) -> tuple[torch.Tensor, 
     mean = total / max(1, n)
     std = ((squares - n * mean**2) / max(1, n - 1)).clamp_min(0).sqrt()
     return mean.float().view(1, 1, -1, 1), std.float().clamp_min(1e-3).view(1, 1, -1, 1)
+
+
+def centre_per_window(x: torch.Tensor | Rows) -> torch.Tensor:
+    """Each window less its own mean per mel bin over its sounding frames (features.normalise = "clip"; the
+    padding of a short clip, at the floor, does not count): read into memory."""
+    x = x[:] if isinstance(x, Rows) else x
+    sounding = (x.amax(dim=2, keepdim=True) > FLOOR_DB + 1).float()  # (windows, 1, 1, frames)
+    mean = (x * sounding).sum(dim=3, keepdim=True) / sounding.sum(dim=3, keepdim=True).clamp_min(1)
+    return x - mean
 
 
 def fits_in_memory(nbytes: int) -> bool:

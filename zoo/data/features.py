@@ -8,6 +8,7 @@ import torchaudio
 from zoo.config import FeatureConfig
 
 DB_FLOOR = 1e-10  # power floor before log: -100 dB, so that padding is finite
+FLOOR_DB = -100.0  # that floor in dB: where a window holds padding
 
 
 class LogMel(torch.nn.Module):
