@@ -12,6 +12,7 @@ from pathlib import Path
 from zoo.io import locked, sweep_temporaries, write_text
 
 COLUMNS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
+PER_FOLD = ("fold", "split", "shortcut", "run_id", "environment")  # config.json keys that differ by fold
 
 
 @dataclass
@@ -78,9 +79,8 @@ def build_board(experiments: Path, dataset: str) -> Board:
     for run in sorted(runs, key=lambda r: r.get("finished_at", "")):
         if _fairness_key(run) != current:
             continue
-        family = _key(
-            run["config"], ("fold", "split", "run_id", "environment")
-        )  # the folds of one configuration
+        # the folds of one configuration: its config less what differs from fold to fold
+        family = _key(run["config"], PER_FOLD)
         families.setdefault(family, {})[(run.get("fold") or {}).get("index", 1)] = run
         newest[run["model"]] = (run.get("finished_at", ""), family)
     rows = [_aggregate(list(families[family].values())) for _, family in newest.values()]
