@@ -127,8 +127,8 @@ def register_datasets(register):
             summary="Watkins marine mammal 'best of' cuts: root/<species>/*.wav or a CSV; group = tape",
             load=load_watkins,
             defaults={"group_pattern": r"^(\d{5})", "label_column": "label", "path_column": "path"},
-            # cuts at 5-192 kHz: most calls lie below 8 kHz; 16 kHz keeps them and upsamples few cuts.
-            # `zoo inspect` says how many clips lie below the rate, and the shortcut check whether rate tells
-            features={"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 64, "frames": 64},
+            # cuts at 5-192 kHz: 32 kHz keeps whistles and clicks up to 16 kHz; cuts below it are upsampled,
+            # which `zoo inspect` counts and the shortcut check weighs
+            features={"sample_rate": 32000, "n_fft": 1024, "hop_length": 512, "n_mels": 64, "frames": 64},
         )
     )
