@@ -84,6 +84,7 @@ def test_without_registry_work_is_refused_and_zoo_init_writes_the_defaults(tmp_p
 
     written = load_settings(tmp_path / "registry.toml")
     assert written.protocol == Protocol() and written.splits == SplitConfig()
+    assert written.feature_overrides == {}  # the data set's recommended features stay in force
     assert list(written.models) == ["baseline_cnn", "efficientnet_b0"]
     shipped = load_settings(
         REPO / "registry.toml"

@@ -219,16 +219,22 @@ def load_settings(registry_file: Path, overrides: Mapping[str, Any] = ()) -> Set
 
 
 def render_registry(models: list[str]) -> str:
-    """A registry.toml holding every setting at its built-in default, and a [models.NAME] table each."""
+    """A registry.toml holding every setting at its built-in default (the features commented out: the data
+    set's recommendation is in force), and a [models.NAME] table each."""
     lines = [
         "# audio-zoo registry, written by `zoo init` with the built-in defaults: edit freely.",
         "# Every key can be overridden on the command line: `zoo run --all --set protocol.lr=3e-4`.",
     ]
     for section, cls in SECTIONS.items():
         lines += ["", f"[{section}]"]
-        lines += [
-            f"{f.name} = {_toml(f.default)}" for f in fields(cls) if f.default is not dataclasses.MISSING
-        ]
+        # [features] keys override the data set's recommendation: written as comments, not in force
+        comment = "# " if cls is FeatureConfig else ""
+        if comment:
+            lines.append(
+                "# each data set recommends its features (`zoo inspect`); a key set here overrides it"
+            )
+        defaults = [f for f in fields(cls) if f.default is not dataclasses.MISSING]
+        lines += [f"{comment}{f.name} = {_toml(f.default)}" for f in defaults]
     lines += [line for name in models for line in ("", f"[models.{name}]")]
     lines += ["", "[plugins]", "modules = []"]
     return "\n".join(lines) + "\n"
