@@ -88,3 +88,27 @@ def test_cli_plugins_and_models_report_a_broken_plugin_in_one_line(project, zoo_
     assert len(lines) == 1 and "skipped: ImportError" in lines[0]
     code, out, _ = zoo_cli("plugins")
     assert "broken_import" in out and "skipped" in out
+
+
+def test_every_hook_has_a_fixture_plugin_that_implements_it():
+    """As datasette's meta-test: a new hook in zoo/hookspecs.py fails here until a fixture implements it."""
+    import inspect
+
+    from zoo import hookspecs
+
+    specs = {name for name, f in inspect.getmembers(hookspecs, inspect.isfunction)}
+    registry = load_registry([PLUGINS / "every_hook.py"], entry_points=[])
+    info = next(p for p in registry.plugins if p.name == "every_hook")
+    assert info.error is None and set(info.hooks) == specs
+    assert registry.model("pooled_linear").build(3) is not None
+    spec = registry.dataset("four_clips")
+    assert len(spec.load("root")) == 4 and spec.features == {"sample_rate": 8000, "n_fft": 256}
+
+
+def test_a_dataset_recommending_an_unknown_feature_is_refused(tmp_path):
+    from zoo.config import settings_from_dict
+
+    settings = settings_from_dict({}, tmp_path)
+    assert settings.with_recommended_features({"n_fft": 256}, "x").features.n_fft == 256
+    with pytest.raises(ZooError, match="recommends an unknown feature setting 'nfft'"):
+        settings.with_recommended_features({"nfft": 256}, "x")
