@@ -142,9 +142,8 @@ def _settings(args, needs_registry: bool = True):
     try:
         registry_file = args.registry or find_registry()
     except ZooError:
-        if (
-            needs_registry
-        ):  # work would be done with settings nobody chose, and files written where nobody looks
+        # work would be done with settings nobody chose, and files written where nobody looks
+        if needs_registry:
             raise
         return settings_from_dict(with_overrides({}, overrides), Path.cwd())  # listing only: the defaults
     return load_settings(registry_file, overrides)

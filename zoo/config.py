@@ -132,9 +132,8 @@ class DatasetConfig:
     name: str = "synthetic"  # a registered data set (`zoo datasets`)
     root: str = ""  # data root; relative paths are relative to registry.toml
     id: str = ""  # name of its experiments/ and leaderboard/ entries; default: `name`
-    duplicates: str = (
-        "drop"  # byte-identical files: "drop" (one copy kept; all dropped if labels differ) or "keep"
-    )
+    # byte-identical files: "drop" (one copy kept; all dropped if labels differ) or "keep"
+    duplicates: str = "drop"
     options: Mapping[str, Any] = field(default_factory=dict)  # passed to the data set's loader
 
     @property

@@ -20,9 +20,8 @@ class Board:
     dataset: str
     rows: list[dict]  # ranked, one per model: the latest finished run on the current data and protocol
     unranked: int  # finished runs left out: older runs of a model, or other data/protocol
-    failed: list[dict] = field(
-        default_factory=list
-    )  # runs that failed (model, run_id, error, run_dir): never ranked
+    # runs that failed (model, run_id, error, run_dir): never ranked
+    failed: list[dict] = field(default_factory=list)
     damaged: list[str] = field(default_factory=list)  # run files that could not be read, with why
 
 

@@ -185,9 +185,8 @@ class Trainer:
             state["bad_epochs"] < p.early_stop_patience or state["epoch"] < p.min_epochs
         ):
             epoch = state["epoch"] + 1
-            torch.manual_seed(
-                p.seed * 100_003 + epoch
-            )  # per-epoch seed: a resumed run repeats the same epochs
+            # per-epoch seed: a resumed run repeats the same epochs
+            torch.manual_seed(p.seed * 100_003 + epoch)
             start = time.perf_counter()
             train_loss, seen = self.train_epoch(
                 forward, train, criterion, optimizer, scaler, data.num_classes

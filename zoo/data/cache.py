@@ -142,9 +142,8 @@ class Prepared:
     @cached_property
     def tensors(self) -> dict:
         """x: (windows, 1, n_mels, frames) raw log-mels; clip: (windows,) row of `clips` each came from."""
-        return torch.load(
-            self.dir / "features.pt", weights_only=True, mmap=True
-        )  # pages in only what a split uses
+        # memory-mapped: pages in only what a split uses
+        return torch.load(self.dir / "features.pt", weights_only=True, mmap=True)
 
     def split(self, plan, name: str, in_memory: bool | None = None) -> Split:
         """The windows of the clips that `plan` (a SplitPlan) puts in split `name`: copied into memory,
@@ -193,7 +192,7 @@ def _load(path: str) -> Decoded | DecodeError:
 
 def _die_with_parent() -> None:
     """In a decoding process: die when the zoo process dies (even by kill -9), and leave Ctrl-C and
-    SIGTERM to it (it terminates the pool)."""
+    SIGTERM to it (it kills the decoders: see _decoder_pool)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
