@@ -31,10 +31,16 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _warn(text: str, where: str = "") -> None:
+    """One warning line on stderr: `warning: text`, or `warning (where): text`."""
+    label = f"warning ({where}):" if where else "warning:"
+    err_console.print(f"[yellow]{label}[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """The zoo's warnings in one line each; other libraries' as Python prints them."""
     if issubclass(category, ZooWarning):
-        err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+        _warn(str(message))
     else:
         _python_show_warning(message, category, filename, lineno, file, line)
 
@@ -162,11 +168,7 @@ def _load(args, needs_registry: bool = True):
 def _warn_broken(registry) -> None:
     for p in registry.plugins:
         if p.error:
-            err_console.print(
-                f"[yellow]warning:[/] plugin {p.name!r} ({p.source}) skipped: {escape(p.error)}",
-                highlight=False,
-                soft_wrap=True,
-            )
+            _warn(f"plugin {p.name!r} ({p.source}) skipped: {p.error}")
 
 
 def cmd_init(args) -> None:
@@ -275,9 +277,9 @@ def _split(settings, prepared, fold: int = 1):
     from zoo.runner import split_data
 
     splits = split_data(settings, prepared, fold)
-    where = f" (fold {fold}/{settings.protocol.folds})" if settings.protocol.folds > 1 else ""
+    where = f"fold {fold}/{settings.protocol.folds}" if settings.protocol.folds > 1 else ""
     for warning in splits.warnings:
-        err_console.print(f"[yellow]warning{where}:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+        _warn(warning, where)
     return splits
 
 
@@ -391,7 +393,7 @@ def cmd_run(args) -> int:
                 )
             except RunFailed as exc:
                 err_console.print(f"[bold red]failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-                failures.append((name, fold, exc))
+                failures.append((name, fold, plan))
                 continue
             results.append((name, fold, plan, metrics))
     _print_results(results, failures, settings.protocol.folds)
@@ -461,11 +463,11 @@ def _print_results(results, failures, folds: int) -> None:
             str(m["epochs"]),
             f"{m['train_seconds']:.1f}",
         )
-    for name, fold, exc in failures:
+    for name, fold, plan in failures:
         table.add_row(
             name,
             *([f"{fold}/{folds}"] if folds > 1 else []),
-            exc.run_dir.name.lstrip(".")[:8],
+            plan.run_id[:8],
             "[red]failed[/]",
             "-",
             "-",
@@ -484,9 +486,7 @@ def _refresh_leaderboard(settings) -> None:
     boards = write_leaderboards(settings.path("experiments"), settings.path("leaderboard"))
     board = next((b for b in boards if b.dataset == settings.dataset.key), None)
     for item in board.damaged if board else ():
-        err_console.print(
-            f"[yellow]warning:[/] damaged run folder, not ranked: {escape(item)}", highlight=False
-        )
+        _warn(f"damaged run folder, not ranked: {item}")
     if board is None or not (board.rows or board.failed):
         console.print(f"No finished runs for {settings.dataset.key!r} yet: `zoo run --all`.")
         return

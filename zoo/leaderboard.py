@@ -33,26 +33,19 @@ def read_runs(experiments: Path, dataset: str) -> tuple[list[dict], list[dict], 
     for run_dir in sorted((Path(experiments) / dataset).glob("*/*/")):
         if run_dir.name.startswith(".") or not (run_dir / "config.json").is_file():
             continue
+        outcome = next(
+            (run_dir / n for n in ("metrics.json", "failed.json") if (run_dir / n).is_file()), None
+        )
+        if outcome is None:
+            continue  # being trained, or interrupted: it resumes
         try:
             config = json.loads((run_dir / "config.json").read_text())
-            if (run_dir / "metrics.json").is_file():
-                record = {
-                    **json.loads((run_dir / "metrics.json").read_text()),
-                    "config": config,
-                    "run_dir": run_dir,
-                }
+            record = {**json.loads(outcome.read_text()), "config": config, "run_dir": run_dir}
+            if outcome.name == "metrics.json":
                 if all(math.isfinite(record[c]) for c in COLUMNS):
                     finished.append(record)
                     continue
                 record["error"] = "its metrics are not finite"
-            elif (run_dir / "failed.json").is_file():
-                record = {
-                    **json.loads((run_dir / "failed.json").read_text()),
-                    "config": config,
-                    "run_dir": run_dir,
-                }
-            else:
-                continue  # being trained, or interrupted: it resumes
             failed.append(record)
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
             damaged.append(f"{run_dir}: {type(exc).__name__} ({' '.join(str(exc).split())[:80]})")
