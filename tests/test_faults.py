@@ -460,4 +460,5 @@ def test_a_data_sets_recommended_features_apply_under_the_registrys(project, zoo
     assert zoo_cli("run", "baseline_cnn", "--epochs", "1")[0] == 0
     config = json.loads((only_run(project) / "config.json").read_text())
     assert config["resampling"].startswith("every clip resampled to 16000 Hz")
-    assert config["shortcut"]["warning"] == "" and 0 <= config["shortcut"]["accuracy"] <= 1
+    shortcut = config["split"]["shortcut"]
+    assert shortcut["warning"] == "" and 0 <= shortcut["accuracy"] <= 1

@@ -99,3 +99,20 @@ def test_cross_validated_runs_show_mean_and_std_over_folds(tmp_path):
     row = board.rows[0]
     assert row["accuracy"] == 0.9 and abs(row["accuracy_std"] - 0.1) < 1e-9 and row["n_test"] == 60
     assert "| 1 | cnn (3/3 folds) | 0.9000 ± 0.1000 |" in render_markdown(board, tmp_path / "leaderboard")
+
+
+def test_folds_with_their_own_shortcut_figures_are_one_row_under_the_warning(tmp_path):
+    exp = tmp_path / "experiments"
+    for fold, acc in ((1, 0.8), (2, 0.9)):
+        run_dir = fake_run(exp, "cnn", f"f{fold}", acc, acc, f"2026-01-0{fold}T00:00:00")
+        config = json.loads((run_dir / "config.json").read_text())
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        config["fold"] = metrics["fold"] = {"index": fold, "of": 2}
+        config["split"] = {"shortcut": {"accuracy": 0.6 + fold / 10, "warning": "rate predicts the label"}}
+        (run_dir / "config.json").write_text(json.dumps(config))
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    board = build_board(exp, "birds")
+    assert len(board.rows) == 1 and board.rows[0]["folds_done"] == 2
+    assert "**Shortcut warning:** rate predicts the label." in render_markdown(
+        board, tmp_path / "leaderboard"
+    )

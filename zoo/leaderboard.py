@@ -12,7 +12,7 @@ from pathlib import Path
 from zoo.io import locked, sweep_temporaries, write_text
 
 COLUMNS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
-PER_FOLD = ("fold", "split", "shortcut", "run_id", "environment")  # config.json keys that differ by fold
+PER_FOLD = ("fold", "split", "run_id", "environment")  # config.json keys that differ by fold
 
 
 @dataclass
@@ -188,7 +188,7 @@ def render_markdown(board: Board, leaderboard_dir: Path) -> str:
 
 def _shortcut_lines(config: dict) -> list[str]:
     """The shortcut warning of the data (zoo.data.shortcuts), when its metadata predicts the label."""
-    shortcut = config.get("shortcut") or {}
+    shortcut = config.get("split", {}).get("shortcut") or {}
     return [f"**Shortcut warning:** {shortcut['warning']}.", ""] if shortcut.get("warning") else []
 
 

@@ -147,8 +147,8 @@ def plan_run(settings: Settings, registry: Registry, model: str, prepared, split
         "split": {
             "sizes": {k: int(v) for k, v in splits.clips["split"].value_counts().items()},
             "warnings": splits.warnings,
+            "shortcut": splits.shortcut,  # this split's figures: they differ by fold
         },
-        "shortcut": splits.shortcut,
         "features": prepared.meta["features"],
         "resampling": prepared.resampling(),
         "splits": asdict(settings.splits),
