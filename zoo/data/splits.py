@@ -22,7 +22,9 @@ class SplitPlan:
     clips: pd.DataFrame
     classes: list[str]
     warnings: list[str]
-    duplicates: pd.DataFrame  # byte-identical files: md5, path, label, action (kept/dropped)
+    # byte-identical files (action kept/dropped) and the same decoded audio across splits (action flagged):
+    # md5, path, label, labels, across_labels, action; written as duplicates.csv
+    duplicates: pd.DataFrame
     shortcut: dict | None = None  # how well recording metadata alone predicts the label (zoo.data.shortcuts)
 
     def counts(self) -> pd.DataFrame:
@@ -47,12 +49,13 @@ def resolve_duplicates(
     across = same.groupby("md5")["label"].transform("nunique") > 1
     first = ~same.duplicated("md5", keep="first")
     dropped = (across | ~first) if policy == "drop" else pd.Series(False, index=same.index)
+    labels = same.groupby("md5")["label"].transform(lambda ls: "|".join(sorted(set(ls))))
+    action = dropped.map({True: "dropped", False: "kept"})
     table = (
         same[["md5", "path", "label"]]
-        .assign(labels="", across_labels=across, action=dropped.map({True: "dropped", False: "kept"}))
+        .assign(labels=labels, across_labels=across, action=action)
         .sort_values(["md5", "path"])
     )
-    table["labels"] = table.groupby("md5")["label"].transform(lambda ls: "|".join(sorted(set(ls))))
     messages = []
     if len(table):
         n_across, n_within = same[across]["md5"].nunique(), same[~across]["md5"].nunique()
