@@ -197,6 +197,19 @@ def test_long_clips_give_windows_and_short_ones_one(tmp_path):
     )
     assert prepared.clips["windows"].tolist() == [4, 1]
     assert prepared.tensors["clip"].tolist() == [0, 0, 0, 0, 1]
+    # evenly spaced, from the start to the end of the clip, in frames of 256 samples at 16 kHz
+    last = (3.0 * 16000 - 31 * 256) / 256
+    assert prepared.tensors["start"].tolist() == pytest.approx([0, last / 3, 2 * last / 3, last, 0], abs=0.01)
+
+
+def test_windows_cover_the_whole_clip():
+    from zoo.data.audio import window_starts
+
+    assert window_starts(100, 100, 8) == [0]
+    assert window_starts(101, 100, 8) == [0]  # within 1 %: one window, centre crop
+    assert window_starts(110, 100, 8) == [0, 10]  # longer: two, overlapping
+    assert window_starts(250, 100, 8) == [0, 75, 150]
+    assert window_starts(2000, 100, 8) == [round(i * 1900 / 7) for i in range(8)]  # capped: gaps
 
 
 def test_cache_key_follows_table_and_features_only(tmp_path):

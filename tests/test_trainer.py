@@ -6,6 +6,7 @@ from torch import nn
 
 from zoo.config import Protocol
 from zoo.trainer import (
+    Crops,
     Resident,
     TrainData,
     Trainer,
@@ -220,3 +221,32 @@ def test_compile_option_trains_the_same_model():
     plain = Trainer(dataclasses.replace(p, compile=False)).fit(no_dropout(), toy_data())
     assert [r["train_loss"] for r in history] == pytest.approx([r["train_loss"] for r in plain], rel=1e-4)
     assert not any(k.startswith("_orig_mod") for k in model.state_dict())  # checkpoints keep plain keys
+
+
+def test_random_crops_are_contiguous_frames_from_anywhere_in_the_clip():
+    # clip 0: windows of 8 frames starting at frames 0, 6, 12 (overlapping); clip 1: one window; clip 2: two
+    # windows 20 frames apart (sparser than the window: joined over the gap). Each value is its frame's time.
+    frames = 8
+    start = torch.tensor([0.0, 6.0, 12.0, 0.0, 0.0, 20.0])
+    clip = torch.tensor([0, 0, 0, 1, 2, 2])
+    x = (start[:, None] + torch.arange(frames)).view(-1, 1, 1, frames).expand(-1, 1, 2, -1).contiguous()
+    data = Resident(x, clip, torch.device("cpu"), 0.0, 1.0)
+    crops = Crops(clip, start, frames, torch.device("cpu"))
+    torch.manual_seed(0)
+    firsts = {row: set() for row in range(6)}
+    for _ in range(200):
+        idx = torch.arange(6)
+        xb, _ = data.batch(idx)
+        out = crops(data, idx, xb)
+        assert out.shape == xb.shape and bool((out[:, :, 0] == out[:, :, 1]).all())
+        for row in range(6):
+            times = out[row, 0, 0]
+            firsts[row].add(int(times[0]))
+            if row < 4:  # whole clips' frames: consecutive
+                assert torch.equal(times, times[0] + torch.arange(frames).float())
+    assert firsts[0] == set(range(0, 7)) and firsts[1] == set(range(6, 13))  # every start up to the next
+    assert firsts[2] == {12} and firsts[3] == {0} and firsts[5] == {20}  # a clip's last window, or only one
+    assert firsts[4] == {*range(0, 8), 20}  # across a gap: the tail, then the next one's head (or all of it)
+    spliced = crops(data, torch.tensor([4]), data.batch(torch.tensor([4]))[0])[0, 0, 0]
+    offset = int(spliced[0])
+    assert spliced.tolist() == list(range(offset, 8)) + list(range(20, 20 + offset))

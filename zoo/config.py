@@ -114,6 +114,9 @@ class Protocol:
     freq_mask_width: int = field(default=8, metadata=at_least(0))
     time_masks: int = field(default=2, metadata=at_least(0))
     time_mask_width: int = field(default=8, metadata=at_least(0))
+    # each epoch, a training window of a clip longer than one window is a random crop between it and the
+    # clip's next window (so crops cover the whole clip), instead of the same fixed window every epoch
+    random_crops: bool = True
     time_shift: float = field(default=0.2, metadata=at_least(0))  # roll each window by up to this share of it
     mixup_alpha: float = field(default=0.0, metadata=at_least(0))  # > 0: mixup with Beta(a, a) weights
     # draw classes equally often each epoch (the loss is then unweighted) instead of weighting the loss

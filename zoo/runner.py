@@ -258,7 +258,7 @@ def _train_and_evaluate(
     mean, std = bin_stats(train.x)  # per mel bin, train windows only
     torch.manual_seed(settings.protocol.seed)
     model = _build(registry, plan, len(classes), settings)
-    data = TrainData(train.x, train.y, val.x, val.y, len(classes), mean, std)
+    data = TrainData(train.x, train.y, val.x, val.y, len(classes), mean, std, train.clip, train.start)
     trainer = Trainer(settings.protocol, checkpoint=work / "checkpoint.pt", on_epoch=on_epoch)
     history = trainer.fit(model, data)
     _write_history(work / "history.csv", history)

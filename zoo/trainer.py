@@ -37,6 +37,10 @@ class TrainData:
     num_classes: int
     mean: torch.Tensor | float = 0.0  # broadcastable to a batch, e.g. (1, 1, n_mels, 1)
     std: torch.Tensor | float = 1.0
+    # for random crops: the clip of each training window (a clip's windows adjacent, in time order) and where
+    # it starts in its clip, in frames; None: every window is a clip of its own
+    clip_train: torch.Tensor | None = None
+    start_train: torch.Tensor | None = None
 
 
 class Resident:
@@ -91,6 +95,34 @@ def class_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     """n / (k * n_c): each class weighs the same in the loss, however many clips it has."""
     counts = torch.bincount(y, minlength=num_classes).float()
     return len(y) / (num_classes * counts.clamp_min(1))
+
+
+class Crops:
+    """Random crops over whole clips, drawn from the fixed windows of a split: a crop starting between a
+    window and its clip's next window is that window's tail joined to the next window's matching frames (a
+    gap, where windows are sparser than the window, is joined over). A clip of one window keeps it."""
+
+    def __init__(self, clip: torch.Tensor, start: torch.Tensor, frames: int, device: torch.device):
+        follows = torch.zeros(len(clip), dtype=torch.bool)
+        follows[:-1] = clip[1:] == clip[:-1]
+        self.next = torch.where(follows, torch.arange(len(clip)) + 1, torch.arange(len(clip))).to(device)
+        step = torch.zeros(len(clip))
+        step[:-1] = (start[1:] - start[:-1]).round()
+        self.step = torch.where(follows, step.clamp(0, frames), 0).long().to(device)
+        self.frames = frames
+
+    def __call__(self, data: "Resident", idx: torch.Tensor, xb: torch.Tensor) -> torch.Tensor:
+        """The batch `xb` (rows `idx` of `data`) as random crops."""
+        step = self.step[idx.to(self.step.device)].to(xb.device)
+        if not bool(step.any()):
+            return xb
+        following, _ = data.batch(self.next[idx.to(self.next.device)].to(idx.device))
+        offset = (torch.rand(len(idx), device=xb.device) * (step + 1)).long().clamp_max(step)  # 0..step
+        position = offset[:, None] + torch.arange(self.frames, device=xb.device)  # (batch, frames)
+        source = torch.where(position >= self.frames, position + (self.frames - step)[:, None], position)
+        index = source[:, None, None, :].expand(-1, xb.shape[1], xb.shape[2], -1)
+        crops = torch.cat([xb, following], dim=3).gather(3, index)
+        return crops.contiguous(memory_format=torch.channels_last)
 
 
 def spec_augment(x: torch.Tensor, p: Protocol) -> torch.Tensor:
@@ -158,6 +190,9 @@ class Trainer:
             torch.set_flush_denormal(True)
         model.to(device, memory_format=torch.channels_last)  # faster on CUDA and, measured, on CPU (oneDNN)
         train = Resident(data.x_train, data.y_train, device, data.mean, data.std)
+        crops = None
+        if p.random_crops and data.clip_train is not None:
+            crops = Crops(data.clip_train, data.start_train, data.x_train.shape[3], train.index_device)
         val = Resident(data.x_val, data.y_val, device, data.mean, data.std)
         # validation loss: class-weighted, whatever the sampling; training loss: weighted unless sampling
         # already balances the classes
@@ -189,7 +224,7 @@ class Trainer:
             torch.manual_seed(p.seed * 100_003 + epoch)
             start = time.perf_counter()
             train_loss, seen = self.train_epoch(
-                forward, train, criterion, optimizer, scaler, data.num_classes
+                forward, train, criterion, optimizer, scaler, data.num_classes, crops
             )
             train_seconds = time.perf_counter() - start
             val_loss, val_acc = self.validate(forward, val_criterion, val)
@@ -240,7 +275,9 @@ class Trainer:
             self._save({"finished": True, "model": model.state_dict(), "history": state["history"]})
         return state["history"]
 
-    def train_epoch(self, forward, train: Resident, criterion, optimizer, scaler, num_classes: int):
+    def train_epoch(
+        self, forward, train: Resident, criterion, optimizer, scaler, num_classes: int, crops: Crops | None
+    ):
         """One pass over the training split, augmented on the device: (mean loss, examples seen)."""
         p = self.p
         forward.train()
@@ -251,6 +288,8 @@ class Trainer:
             if len(idx) < 2:  # a batch of one breaks BatchNorm and adds nothing
                 continue
             xb, yb = train.batch(idx)
+            if crops:
+                xb = crops(train, idx, xb)
             xb, ya, yb, lam = mixup(spec_augment(time_shift(xb, p.time_shift), p), yb, p.mixup_alpha)
             with self.autocast():
                 out = forward(xb)

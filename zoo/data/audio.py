@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import re
 import struct
@@ -145,19 +146,32 @@ def fit_length(wave: torch.Tensor, samples: int) -> torch.Tensor:
     return torch.nn.functional.pad(wave, (0, samples - n))
 
 
+def window_starts(n: int, samples: int, max_windows: int) -> list[int]:
+    """Where the windows of a clip of `n` samples start: as few evenly spaced windows as cover the whole clip
+    (at most max_windows; more than the window's length apart only then), or one for a short clip."""
+    k = min(max_windows, max(1, math.ceil(n / samples - 0.01)))  # 1 % slack: rounding in resampled lengths
+    if k == 1 or n <= samples:
+        return [max(0, (n - samples) // 2)]  # as fit_length cuts it
+    return torch.linspace(0, n - samples, k).round().long().tolist()
+
+
 def windows(wave: torch.Tensor, samples: int, max_windows: int) -> torch.Tensor:
-    """(k, samples): a clip about k times the window long gives k evenly spaced windows (k <= max_windows);
-    shorter clips give one, padded at the end or cropped around the centre."""
+    """(k, samples): the windows at window_starts; a clip no longer than the window gives one, padded at the
+    end, and one barely longer gives one cropped around the centre."""
     n = wave.shape[-1]
-    k = min(max_windows, max(1, round(n / samples)))
-    if k == 1:
+    starts = window_starts(n, samples, max_windows)
+    if len(starts) == 1:
         return fit_length(wave, samples)[None]
-    starts = torch.linspace(0, n - samples, k).round().long().tolist()
     return torch.stack([wave[s : s + samples] for s in starts])
 
 
-def source_windows(clip: Decoded, samples: int, sample_rate: int, max_windows: int) -> torch.Tensor:
-    """The windows of `clip` cut at its own rate, each long enough to give `samples` at `sample_rate`:
-    windows of equal length resample as one batch, instead of one call per clip."""
+def source_windows(
+    clip: Decoded, samples: int, sample_rate: int, max_windows: int
+) -> tuple[torch.Tensor, list[float]]:
+    """The windows of `clip` cut at its own rate, each long enough to give `samples` at `sample_rate`
+    (windows of equal length resample as one batch, instead of one call per clip), and where each starts
+    in the clip, in seconds."""
     length = -(-samples * clip.sample_rate // sample_rate)  # ceil: never short of `samples` after resampling
-    return windows(torch.from_numpy(clip.wave), length, max_windows)
+    wave = torch.from_numpy(clip.wave)
+    starts = window_starts(wave.shape[-1], length, max_windows)
+    return windows(wave, length, max_windows), [s / clip.sample_rate for s in starts]

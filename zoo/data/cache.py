@@ -30,7 +30,7 @@ from zoo.io import read_json, sweep_temporaries, write_atomic, write_json
 CHUNK = 128  # clips decoded and turned into features at a time: memory is bounded by the output
 Progress = Callable[[int, int, int], None]  # (clips done, clips in all, clips skipped)
 TABLE_COLUMNS = ("path", "label", "group", "split", "fold")
-CACHE_FORMAT = 3  # bump when clips.csv or features.pt change shape: older caches are then built anew
+CACHE_FORMAT = 4  # bump when clips.csv or features.pt change shape: older caches are then built anew
 
 
 class Rows:
@@ -94,7 +94,8 @@ class Split:
 
     x: torch.Tensor | Rows  # (windows, 1, n_mels, frames): in memory, or memory-mapped when too large
     y: torch.Tensor  # (windows,) class index
-    clip: torch.Tensor  # (windows,) index into `paths`
+    clip: torch.Tensor  # (windows,) index into `paths`; a clip's windows are adjacent, in time order
+    start: torch.Tensor  # (windows,) where each window starts in its clip, in frames
     paths: list[str]  # one per clip
     clip_y: torch.Tensor  # (clips,) class index
 
@@ -120,9 +121,10 @@ class Prepared:
                 return "features.pt has another size than when it was written (truncated or replaced)"
             if len(self.clips) != meta["clips"]:
                 return f"clips.csv has {len(self.clips)} clips, not {meta['clips']}"
-            x, clip = self.tensors["x"], self.tensors["clip"]
+            x, clip, start = self.tensors["x"], self.tensors["clip"], self.tensors["start"]
             f = meta["features"]
-            if tuple(x.shape) != (meta["windows"], 1, f["n_mels"], f["frames"]) or len(clip) != len(x):
+            shape = (meta["windows"], 1, f["n_mels"], f["frames"])
+            if tuple(x.shape) != shape or not len(clip) == len(start) == len(x):
                 return f"features.pt holds {tuple(x.shape)} windows, not what meta.json says"
         except (OSError, KeyError, RuntimeError, ValueError, pd.errors.ParserError) as exc:
             return f"cannot read it ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
@@ -141,7 +143,8 @@ class Prepared:
 
     @cached_property
     def tensors(self) -> dict:
-        """x: (windows, 1, n_mels, frames) raw log-mels; clip: (windows,) row of `clips` each came from."""
+        """x: (windows, 1, n_mels, frames) raw log-mels; clip: (windows,) row of `clips` each came from;
+        start: (windows,) where each starts in its clip, in frames."""
         # memory-mapped: pages in only what a split uses
         return torch.load(self.dir / "features.pt", weights_only=True, mmap=True)
 
@@ -160,7 +163,7 @@ class Prepared:
         if in_memory is None:
             in_memory = fits_in_memory(int(keep.sum()) * base[:1].nbytes)
         x = base[keep] if in_memory else Rows(base, keep.nonzero().squeeze(1))
-        return Split(x, clip_y[clip], clip, rows["path"].tolist(), clip_y)
+        return Split(x, clip_y[clip], clip, self.tensors["start"][keep], rows["path"].tolist(), clip_y)
 
     def resampling(self) -> str:
         """How clips of different native rates are made comparable: the stated choice, with its counts."""
@@ -283,15 +286,15 @@ def prepare(
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     sweep_temporaries(folder)
-    clips, x, owners = _build(table, features, progress)
-    write_atomic(folder / "features.pt", lambda f: torch.save({"x": x, "clip": owners}, f))
+    clips, tensors = _build(table, features, progress)
+    write_atomic(folder / "features.pt", lambda f: torch.save(tensors, f))
     write_atomic(folder / "clips.csv", lambda f: f.write(clips.to_csv(index=False).encode()))
     meta = {
         "cache_key": folder.name,
         "data_fingerprint": data_fingerprint(clips),
         "features": asdict(features),
         "clips": len(clips),
-        "windows": len(x),
+        "windows": len(tensors["x"]),
         "skipped": int((clips["reason"] != "").sum()),
         "features_bytes": (folder / "features.pt").stat().st_size,
     }
@@ -300,11 +303,13 @@ def prepare(
 
 
 def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | None):
-    """Decode every clip of `table`: (clips with what decoding found, windows x, owner row of each window)."""
+    """Decode every clip of `table`: (clips with what decoding found, {x: windows, clip: the row each came
+    from, start: where in it, in frames})."""
     logmel = LogMel(features)
+    frame_rate = features.sample_rate / features.hop_length
     table = table[[c for c in TABLE_COLUMNS if c in table.columns]].reset_index(drop=True)
     info: list[dict] = []
-    xs, owners = [], []
+    xs, owners, starts = [], [], []
     skipped = 0
     chunks = [table["path"].iloc[i : i + CHUNK].tolist() for i in range(0, len(table), CHUNK)]
     with _decoder_pool() as pool:  # leaving the block (an error, Ctrl-C, SIGTERM) terminates the decoders
@@ -319,7 +324,9 @@ def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | No
                     info.append({"windows": 0, "reason": str(clip)})
                     skipped += 1
                     continue
-                cut = source_windows(clip, features.samples, features.sample_rate, features.max_windows)
+                cut, seconds = source_windows(
+                    clip, features.samples, features.sample_rate, features.max_windows
+                )
                 info.append(
                     {
                         "sample_rate": clip.sample_rate,
@@ -332,12 +339,13 @@ def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | No
                         "reason": "",
                     }
                 )
-                by_rate.setdefault(clip.sample_rate, []).append((row, cut))
+                by_rate.setdefault(clip.sample_rate, []).append((row, cut, seconds))
             for rate, items in by_rate.items():  # one resampling and one mel call per rate and chunk
-                waves = resample(torch.cat([cut for _, cut in items]), rate, features.sample_rate)
+                waves = resample(torch.cat([cut for _, cut, _ in items]), rate, features.sample_rate)
                 with torch.inference_mode():
                     xs.append(logmel(fit_length(waves, features.samples)))
-                owners += [row for row, cut in items for _ in range(len(cut))]
+                owners += [row for row, cut, _ in items for _ in range(len(cut))]
+                starts += [t * frame_rate for _, _, seconds in items for t in seconds]
             if progress:
                 progress(min((number + 1) * CHUNK, len(table)), len(table), skipped)
     clips = pd.concat([table, pd.DataFrame(info, index=table.index)], axis=1)
@@ -347,7 +355,7 @@ def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | No
     x = torch.cat(xs) if xs else torch.empty(0, 1, features.n_mels, features.frames)
     owners = torch.tensor(owners, dtype=torch.long)
     clips["twin"] = same_audio(clips, x, owners)
-    return clips, x, owners
+    return clips, {"x": x, "clip": owners, "start": torch.tensor(starts, dtype=torch.float32)}
 
 
 def same_audio(
