@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from zoo.evaluator import clip_probabilities, evaluate, write_evaluation
@@ -28,3 +29,27 @@ def test_metrics_report_predictions_and_files(tmp_path):
     for name in ("metrics.json", "report.csv", "predictions.csv", "confusion.png", "curves.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert list(pd.read_csv(tmp_path / "predictions.csv").columns[-3:]) == ["p_a", "p_b", "p_c"]
+
+
+def test_metrics_carry_group_bootstrap_intervals_and_report_md_reads_well(tmp_path):
+    n = 60
+    y = np.arange(n) % 3
+    probs = np.full((n, 3), 0.1)
+    probs[np.arange(n), np.where(np.arange(n) % 10 == 0, (y + 1) % 3, y)] = 0.8  # 6 mistakes
+    groups = [f"rec{i // 3}" for i in range(n)]
+    ev = evaluate(probs, y, ["a", "b", "c"], [f"clips/{i}.wav" for i in range(n)], groups)
+    m = ev.metrics
+    assert m["accuracy"] == 0.9 and m["n_groups"] == 20
+    for name, (low, high) in m["intervals"].items():
+        assert low <= m[name] <= high, name
+    assert m["ece"] == pytest.approx(0.9 - 0.8) and 0 < m["brier"] < 2  # all at confidence 0.8, 90 % right
+    assert ev.predictions["group"].tolist() == groups
+    history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 0.9, "val_accuracy": 0.5}]
+    write_evaluation(tmp_path, ev, history, extra={"model": "cnn", "dataset": "birds", "run_id": "abc"})
+    report = (tmp_path / "report.md").read_text()
+    assert report.startswith("# cnn on birds\n")
+    low, high = m["intervals"]["accuracy"]
+    assert f"| accuracy (higher is better) | 0.9000 | {low:.4f} - {high:.4f} |" in report
+    assert "| ECE (lower is better) | 0.1000 |" in report
+    assert "![reliability diagram](reliability.png)" in report and "| 0.wav | a | b | 0.800 |" in report
+    assert (tmp_path / "reliability.png").stat().st_size > 0

@@ -375,7 +375,7 @@ def test_tables_stay_readable_in_80_columns_when_piped(project):
     assert tables and max(len(line) for line in tables) <= 80
     rows = [line for line in tables if "efficientnet_b0" in line]
     assert len(rows) == 3 and all("0." in row for row in rows)  # 2 folds + 1 leaderboard row, numbers whole
-    assert 'random (auto): pretrained = "auto"' in out
+    assert '*: pretrained = "auto" found no ImageNet weights: random init' in out
 
 
 def test_the_same_data_in_two_folders_gives_the_same_run_ids(tmp_path, monkeypatch, zoo_cli):

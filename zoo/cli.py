@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--epochs", type=int, help="maximum epochs (overrides protocol.epochs)")
     common.add_argument(
+        "--seeds", type=int, help="train each model with this many seeds (overrides protocol.seeds)"
+    )
+    common.add_argument(
         "--set",
         action="append",
         default=[],
@@ -140,6 +143,7 @@ def _settings(args, needs_registry: bool = True):
         ("dataset.root", args.data_root),
         ("dataset.id", args.dataset_id),
         ("protocol.epochs", args.epochs),
+        ("protocol.seeds", args.seeds),
     ):
         if value is not None:
             overrides[key] = value
@@ -363,7 +367,7 @@ def _print_recommendation(settings, prepared, splits) -> None:
 
 
 def cmd_run(args) -> int:
-    from zoo.runner import RunFailed, execute, model_params, plan_run
+    from zoo.runner import RunFailed, execute, model_params, plan_run, run_seeds
 
     settings, registry = _load(args)
     _warn_broken(registry)
@@ -380,12 +384,13 @@ def cmd_run(args) -> int:
     _check_outputs(settings, "cache", "experiments", "leaderboard")
     prepared = _prepare(settings, registry)
     results, failures = [], []
-    for fold in range(1, settings.protocol.folds + 1):
+    folds, seeds = settings.protocol.folds, run_seeds(settings.protocol)
+    for fold in range(1, folds + 1):
         splits = _split(settings, prepared, fold)
-        for name in names:
-            label = f"{name} (fold {fold}/{settings.protocol.folds})" if settings.protocol.folds > 1 else name
+        for name, seed in ((name, seed) for name in names for seed in seeds):
+            label = name + _where(fold, folds, seed, len(seeds))
             try:
-                plan = plan_run(settings, registry, name, prepared, splits, fold)
+                plan = plan_run(settings, registry, name, prepared, splits, fold, seed)
                 for note in plan.config["notes"]:
                     console.print(f"[cyan]{label}:[/] {escape(note)}", highlight=False)
                 metrics = _train_with_progress(
@@ -393,10 +398,10 @@ def cmd_run(args) -> int:
                 )
             except RunFailed as exc:
                 err_console.print(f"[bold red]failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-                failures.append((name, fold, plan))
+                failures.append((label, plan))
                 continue
-            results.append((name, fold, plan, metrics))
-    _print_results(results, failures, settings.protocol.folds)
+            results.append((label, plan, metrics))
+    _print_results(results, failures)
     _refresh_leaderboard(settings)
     if failures:
         err_console.print(
@@ -440,39 +445,35 @@ def _train_with_progress(plan, label, settings, registry, prepared, splits, forc
         )
 
 
-def _print_results(results, failures, folds: int) -> None:
+def _where(fold: int, folds: int, seed: int, seeds: int) -> str:
+    """(fold 2/5, seed 1): which run of a sweep, when there are several."""
+    parts = ([f"fold {fold}/{folds}"] if folds > 1 else []) + ([f"seed {seed}"] if seeds > 1 else [])
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _print_results(results, failures) -> None:
     """The runs of this command, readable in 80 columns: short run ids, numbers never wrapped."""
-    fold_column = [Column("fold", no_wrap=True)] if folds > 1 else []
+    from zoo.metrics import METRICS
+
+    shown = [m for m in METRICS if m.terminal]
     table = Table(
         Column("model", overflow="fold"),
-        *fold_column,
         Column("run", no_wrap=True),
-        _number("accuracy"),
-        _number("macro F1"),
+        *(_number(m.label) for m in shown),
         _number("epochs"),
         _number("train s"),
         title="Test-split results",
     )
-    for name, fold, plan, m in results:
+    for label, plan, m in results:
         table.add_row(
-            name,
-            *([f"{fold}/{folds}"] if folds > 1 else []),
+            label,
             plan.run_id[:8],
-            f"{m['accuracy']:.4f}",
-            f"{m['macro_f1']:.4f}",
+            *(metric.format(m[metric.name]) for metric in shown),
             str(m["epochs"]),
             f"{m['train_seconds']:.1f}",
         )
-    for name, fold, plan in failures:
-        table.add_row(
-            name,
-            *([f"{fold}/{folds}"] if folds > 1 else []),
-            plan.run_id[:8],
-            "[red]failed[/]",
-            "-",
-            "-",
-            "-",
-        )
+    for label, plan in failures:
+        table.add_row(label, plan.run_id[:8], "[red]failed[/]", *["-"] * (len(shown) + 1))
     console.print(table)
 
 
@@ -481,7 +482,8 @@ def _number(header: str) -> Column:
 
 
 def _refresh_leaderboard(settings) -> None:
-    from zoo.leaderboard import format_metric, weights_of, write_leaderboards
+    from zoo.leaderboard import rank_label, row_label, weights_of, with_interval, write_leaderboards
+    from zoo.metrics import BY_NAME, RANK_BY
 
     boards = write_leaderboards(settings.path("experiments"), settings.path("leaderboard"))
     board = next((b for b in boards if b.dataset == settings.dataset.key), None)
@@ -490,30 +492,33 @@ def _refresh_leaderboard(settings) -> None:
     if board is None or not (board.rows or board.failed):
         console.print(f"No finished runs for {settings.dataset.key!r} yet: `zoo run --all`.")
         return
+    first, second = BY_NAME[RANK_BY[0]], BY_NAME[RANK_BY[1]]
     table = Table(
-        _number("#"),
+        Column("#", no_wrap=True),
         Column("model", overflow="fold"),
-        _number("accuracy"),
-        _number("macro F1"),
-        Column("weights", no_wrap=True),
+        _number(f"{first.label} [95% CI]"),
+        _number(second.label),
+        _number("ECE"),
         Column("run", no_wrap=True),
         title=f"Leaderboard: {board.dataset}",
     )
-    for rank, run in enumerate(board.rows, 1):
-        done = "" if run["folds_done"] == run["folds"] else f" ({run['folds_done']}/{run['folds']} folds)"
+    for row in board.rows:
         table.add_row(
-            str(rank),
-            run["model"] + done,
-            format_metric(run, "accuracy", compact=True),
-            format_metric(run, "macro_f1", compact=True),
-            weights_of(run, short=True),
-            run["run_id"][:8],
+            rank_label(row).replace(" (tied)", "="),
+            row_label(row) + (" *" if weights_of(row, short=True) == "random (auto)" else ""),
+            with_interval(row, first.name, compact=True),
+            second.format(row[second.name], 3),
+            BY_NAME["ece"].format(row["ece"], 3),
+            row["run_id"][:8],
         )
     for run in board.failed:
         table.add_row("-", run["model"], "[red]failed[/]", "-", "-", run["run_id"][:8])
     console.print(table)
-    if any(run["folds"] > 1 for run in board.rows):
-        console.print("Cross-validated rows: mean ± std over the folds.", highlight=False)
+    if any(row["tied"] for row in board.rows):
+        console.print(
+            "=: cannot be told apart from the leader (paired bootstrap, p >= 0.05): it shares rank 1.",
+            highlight=False,
+        )
     for run in board.failed:
         console.print(
             f"failed: {run['model']} ({run['run_id'][:8]}): {escape(str(run.get('error', '')))}",
@@ -521,12 +526,10 @@ def _refresh_leaderboard(settings) -> None:
             soft_wrap=True,
         )
     if any(weights_of(run, short=True) == "random (auto)" for run in board.rows):
-        console.print(
-            'random (auto): pretrained = "auto" found no ImageNet weights on disk.', highlight=False
-        )
+        console.print('*: pretrained = "auto" found no ImageNet weights: random init', highlight=False)
     console.print(
-        f"written: {settings.path('leaderboard') / (board.dataset + '.md')} (all metrics, per-class "
-        "reports and notes)",
+        f"written: {settings.path('leaderboard') / (board.dataset + '.md')} (every metric with its interval, "
+        "the comparison with the leader, compute, per-class view, notes)",
         highlight=False,
         soft_wrap=True,
     )
@@ -542,6 +545,7 @@ def cmd_show(args) -> None:
     import csv
 
     from zoo.io import read_json
+    from zoo.metrics import METRICS
 
     run_dir = Path(args.run)
     if not run_dir.is_dir():  # a run id, or its first characters
@@ -559,10 +563,15 @@ def cmd_show(args) -> None:
         raise ZooError(f"Run {run_dir} has not finished: `zoo run` resumes it.")
     m = read_json(run_dir / "metrics.json")
     console.print(f"[bold]{m['model']}[/] on {m['dataset']}, run {m['run_id']} ({run_dir})", highlight=False)
+    for metric in METRICS:
+        low, high = m.get("intervals", {}).get(metric.name, (None, None))
+        interval = f"  (95% CI {metric.format(low)}-{metric.format(high)})" if low is not None else ""
+        console.print(f"{metric.label:>16} {metric.format(m.get(metric.name, float('nan')))}{interval}")
     console.print(
-        f"accuracy {m['accuracy']:.4f}  macro P {m['macro_precision']:.4f}  macro R {m['macro_recall']:.4f}  "
-        f"macro F1 {m['macro_f1']:.4f}  test clips {m['n_test']}  "
-        f"epochs {m['epochs']} (best {m['best_epoch']})"
+        f"test clips {m['n_test']}, epochs {m['epochs']} (best {m['best_epoch']}); report: "
+        f"{run_dir / 'report.md'}",
+        highlight=False,
+        soft_wrap=True,
     )
     for note in m.get("notes", []):
         console.print(f"note: {note}", highlight=False)

@@ -107,6 +107,9 @@ class Protocol:
     # ...but never before this epoch: a small, noisy validation set must not stop a run that is still learning
     min_epochs: int = field(default=20, metadata=at_least(1))
     seed: int = field(default=0, metadata=at_least(0))
+    # > 1: each model trained with seeds seed, seed + 1, ... (one run each, folds x seeds in all); adding a
+    # seed later trains only the new runs
+    seeds: int = field(default=1, metadata=at_least(1))
     # > 1: grouped k-fold cross-validation, one run per fold; the leaderboard shows mean +- std
     folds: int = field(default=1, metadata=at_least(1))
     # Augmentation of training batches, on the device (the same for every model):

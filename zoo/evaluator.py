@@ -1,4 +1,5 @@
-"""Judge a trained model on the test split only: metrics, per-class report, predictions, plots."""
+"""Judge a trained model on the test split only: metrics with intervals, per-class report, predictions,
+plots and report.md."""
 
 from __future__ import annotations
 
@@ -8,22 +9,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import (
-    accuracy_score,
-    classification_report,
-    confusion_matrix,
-    precision_recall_fscore_support,
-)
+from sklearn.metrics import classification_report, confusion_matrix
 
 from zoo.errors import ZooError
-from zoo.io import write_atomic, write_csv, write_json
+from zoo.io import write_atomic, write_csv, write_json, write_text
+from zoo.metrics import ECE_BINS, METRICS
+from zoo.stats import LEVEL, Scored, confidence_interval, group_weights
+
+MISTAKES_SHOWN = 20  # the most confident mistakes listed in report.md
 
 
 @dataclass
 class Evaluation:
-    metrics: dict  # accuracy, macro precision/recall/F1, n_test, confusion matrix
+    metrics: dict  # every metric of zoo.metrics, its interval (intervals), n_test, classes, confusion matrix
     report: pd.DataFrame  # per class: precision, recall, f1, support
-    predictions: pd.DataFrame  # per clip: path, label, predicted, correct, confidence, p_<class>...
+    predictions: pd.DataFrame  # per clip: path, group, label, predicted, correct, confidence, p_<class>...
 
 
 @torch.inference_mode()
@@ -47,8 +47,11 @@ def clip_probabilities(window_probs: np.ndarray, clip: torch.Tensor, n_clips: in
     return (probs / torch.bincount(clip, minlength=n_clips).clamp_min(1)[:, None]).numpy()
 
 
-def evaluate(probs: np.ndarray, y: np.ndarray, classes: list[str], paths: list[str]) -> Evaluation:
-    """Metrics of test-set probabilities against the true class indices."""
+def evaluate(
+    probs: np.ndarray, y: np.ndarray, classes: list[str], paths: list[str], groups=None
+) -> Evaluation:
+    """Metrics of test-set probabilities against the true class indices, each with its 95 % interval
+    (bootstrap over `groups`, the recordings the clips came from; each clip its own group when None)."""
     if not np.isfinite(probs).all():
         raise ZooError(
             "the model's test-split probabilities are not finite (NaN or Inf): it is not ranked; "
@@ -56,16 +59,19 @@ def evaluate(probs: np.ndarray, y: np.ndarray, classes: list[str], paths: list[s
         )
     pred = probs.argmax(1)
     labels = list(range(len(classes)))
-    p, r, f1, _ = precision_recall_fscore_support(y, pred, labels=labels, average="macro", zero_division=0)
-    cm = confusion_matrix(y, pred, labels=labels)
-    metrics = {
-        "accuracy": float(accuracy_score(y, pred)),
-        "macro_precision": float(p),
-        "macro_recall": float(r),
-        "macro_f1": float(f1),
+    scored = Scored(y, probs[None], np.asarray(paths if groups is None else groups, dtype=str))
+    weights = group_weights(scored.groups)
+    metrics, intervals = {}, {}
+    for metric in METRICS:
+        value, low, high = confidence_interval(scored, metric, weights)
+        metrics[metric.name], intervals[metric.name] = value, [low, high]
+    metrics |= {
+        "intervals": intervals,
+        "interval": f"{LEVEL:.0%} bootstrap over the test clips resampled by group",
         "n_test": int(len(y)),
+        "n_groups": int(len(np.unique(scored.groups))),
         "classes": classes,
-        "confusion_matrix": cm.tolist(),
+        "confusion_matrix": confusion_matrix(y, pred, labels=labels).tolist(),
     }
     rep = classification_report(
         y, pred, labels=labels, target_names=classes, output_dict=True, zero_division=0
@@ -80,6 +86,7 @@ def evaluate(probs: np.ndarray, y: np.ndarray, classes: list[str], paths: list[s
     predictions = pd.DataFrame(
         {
             "path": paths,
+            "group": scored.groups,
             "label": [classes[i] for i in y],
             "predicted": [classes[i] for i in pred],
             "correct": pred == y,
@@ -92,14 +99,82 @@ def evaluate(probs: np.ndarray, y: np.ndarray, classes: list[str], paths: list[s
 
 
 def write_evaluation(run_dir: Path, ev: Evaluation, history: list[dict], extra: dict | None = None) -> None:
-    """report.csv, predictions.csv, misclassified.csv, confusion.png, curves.png; metrics.json last."""
+    """report.csv, predictions.csv, misclassified.csv, the plots, report.md; metrics.json last."""
     write_csv(run_dir / "report.csv", ev.report)
     write_csv(run_dir / "predictions.csv", ev.predictions)
     wrong = ev.predictions[~ev.predictions["correct"]].sort_values("confidence", ascending=False)
     write_csv(run_dir / "misclassified.csv", wrong)
     plot_confusion(run_dir / "confusion.png", np.array(ev.metrics["confusion_matrix"]), ev.metrics["classes"])
     plot_curves(run_dir / "curves.png", history)
-    write_json(run_dir / "metrics.json", {**ev.metrics, **(extra or {})})
+    plot_reliability(run_dir / "reliability.png", ev.predictions)
+    metrics = {**ev.metrics, **(extra or {})}
+    write_text(run_dir / "report.md", render_report(metrics, ev.report, wrong))
+    write_json(run_dir / "metrics.json", metrics)
+
+
+def render_report(metrics: dict, report: pd.DataFrame, wrong: pd.DataFrame) -> str:
+    """report.md: one run, readable on GitHub and in an editor."""
+    title = metrics.get("model", "model") + (f" on {metrics['dataset']}" if "dataset" in metrics else "")
+    fold = metrics.get("fold")
+    lines = [
+        f"# {title}",
+        "",
+        f"Run `{metrics.get('run_id', '')}`"
+        + (f", fold {fold['index']} of {fold['of']}" if fold else "")
+        + (f", seed {metrics['seed']}" if "seed" in metrics else "")
+        + f": test split only, {metrics['n_test']} clips from {metrics['n_groups']} recordings (groups). "
+        f"Intervals: {metrics['interval']}.",
+        "",
+        "| metric | value | 95 % interval |",
+        "|---|---:|---|",
+    ]
+    for m in METRICS:
+        low, high = metrics["intervals"][m.name]
+        better = "higher" if m.higher_is_better else "lower"
+        lines.append(
+            f"| {m.label} ({better} is better) | {m.format(metrics[m.name])} | "
+            f"{m.format(low)} - {m.format(high)} |"
+        )
+    if "compute" in metrics:
+        lines += ["", _compute_line(metrics)]
+    lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |"]
+    lines += ["|---|---:|---:|---:|---:|"]
+    lines += [
+        f"| {r['class']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |"
+        for _, r in report.iterrows()
+    ]
+    lines += [
+        "",
+        "## Plots",
+        "",
+        "![confusion matrix](confusion.png)",
+        "",
+        "![training curves](curves.png)",
+        "",
+        "![reliability diagram](reliability.png)",
+        "",
+        f"## The {MISTAKES_SHOWN} most confident mistakes",
+        "",
+    ]
+    if wrong.empty:
+        lines.append("None: every test clip is right.")
+    else:
+        lines += ["| clip | label | predicted | confidence |", "|---|---|---|---:|"]
+        lines += [
+            f"| {Path(r['path']).name} | {r['label']} | {r['predicted']} | {r['confidence']:.3f} |"
+            for _, r in wrong.head(MISTAKES_SHOWN).iterrows()
+        ]
+    lines += ["", "Every prediction: predictions.csv; every mistake: misclassified.csv; classes: report.csv."]
+    return "\n".join(lines) + "\n"
+
+
+def _compute_line(metrics: dict) -> str:
+    c = metrics["compute"]
+    return (
+        f"Compute: {c['params'] / 1e6:.2f} M parameters, {c['macs'] / 1e6:.1f} M multiply-accumulates per "
+        f"window ({c['input']}), {c['latency_ms']:.2f} ms per window on CPU (batch 1, median), "
+        f"training {metrics.get('train_seconds', 0):.0f} s on {metrics.get('device', '?')}."
+    )
 
 
 def _figure():
@@ -154,6 +229,31 @@ def plot_curves(path: Path, history: list[dict]) -> None:
     ax2.set_xlabel("epoch")
     ax2.set_ylim(0, 1)
     ax2.legend()
+    fig.tight_layout()
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+
+
+def plot_reliability(path: Path, predictions: pd.DataFrame) -> None:
+    """Reliability diagram: accuracy against confidence in ECE_BINS bins, with the share of clips per bin."""
+    plt = _figure()
+    confidence, correct = predictions["confidence"].to_numpy(), predictions["correct"].to_numpy(float)
+    edges = np.linspace(0, 1, ECE_BINS + 1)
+    which = np.minimum((confidence * ECE_BINS).astype(int), ECE_BINS - 1)
+    count = np.bincount(which, minlength=ECE_BINS)
+    accuracy = np.bincount(which, correct, ECE_BINS) / np.maximum(count, 1)
+    fig, (ax, share) = plt.subplots(2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    centres, width = (edges[:-1] + edges[1:]) / 2, 1 / ECE_BINS
+    ax.bar(centres[count > 0], accuracy[count > 0], width=width, edgecolor="black", label="accuracy")
+    ax.plot([0, 1], [0, 1], "k--", label="perfect calibration")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    ax.set_title("Reliability (test split)")
+    share.bar(centres, count / max(1, count.sum()), width=width, color="grey")
+    share.set_xlabel("confidence (top class probability)")
+    share.set_ylabel("share of clips")
+    share.set_xlim(0, 1)
     fig.tight_layout()
     write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)

@@ -1,4 +1,6 @@
-"""Build the ranked leaderboard of a data set from its run folders alone."""
+"""Build the ranked leaderboard of a data set from its run folders alone: scores pooled over folds and
+seeds with group-bootstrap intervals, a paired comparison of every row with the leader (rows it cannot be
+told apart from share its rank), calibration, compute, and a per-class view."""
 
 from __future__ import annotations
 
@@ -9,16 +11,20 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.io import locked, sweep_temporaries, write_text
+import numpy as np
 
-COLUMNS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
-PER_FOLD = ("fold", "split", "run_id", "environment")  # config.json keys that differ by fold
+from zoo.io import locked, sweep_temporaries, write_atomic, write_text
+from zoo.metrics import BY_NAME, METRICS, RANK_BY, per_class_f1
+from zoo.stats import LEVEL, Comparison, Scored, confidence_interval, group_weights, paired
+
+PER_RUN = ("fold", "split", "run_id", "environment")  # config.json keys that differ by fold (and seed)
+ALPHA = 1 - LEVEL  # rows whose paired p-value against the leader is at least this share its rank
 
 
 @dataclass
 class Board:
     dataset: str
-    rows: list[dict]  # ranked, one per model: the latest finished run on the current data and protocol
+    rows: list[dict]  # ranked, one per model: its latest configuration on the current data and protocol
     unranked: int  # finished runs left out: older runs of a model, or other data/protocol
     # runs that failed (model, run_id, error, run_dir): never ranked
     failed: list[dict] = field(default_factory=list)
@@ -42,7 +48,7 @@ def read_runs(experiments: Path, dataset: str) -> tuple[list[dict], list[dict], 
             config = json.loads((run_dir / "config.json").read_text())
             record = {**json.loads(outcome.read_text()), "config": config, "run_dir": run_dir}
             if outcome.name == "metrics.json":
-                if all(math.isfinite(record[c]) for c in COLUMNS):
+                if all(math.isfinite(record.get(m.name, 0.0)) for m in METRICS):
                     finished.append(record)
                     continue
                 record["error"] = "its metrics are not finite"
@@ -52,65 +58,152 @@ def read_runs(experiments: Path, dataset: str) -> tuple[list[dict], list[dict], 
     return finished, failed, damaged
 
 
-def _key(config: dict, drop: tuple[str, ...]) -> str:
-    kept = {k: v for k, v in config.items() if k not in drop}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
+def _key(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _less_seed(protocol: dict) -> dict:
+    return {k: v for k, v in protocol.items() if k != "seed"}
+
+
+def _fairness_key(run: dict) -> str:
+    """Runs are comparable when they share the test data and the protocol (whatever their seed)."""
+    c = run["config"]
+    return _key(
+        {
+            "data": c["dataset"]["fingerprint"],
+            "protocol": _less_seed(c["protocol"]),
+            "features": c["features"],
+            "splits": c["splits"],
+        }
+    )
+
+
+def _configuration(run: dict) -> str:
+    """The runs of one configuration (one leaderboard row): its config less what differs by fold and seed."""
+    config = {k: v for k, v in run["config"].items() if k not in PER_RUN}
+    return _key({**config, "protocol": _less_seed(config["protocol"])})
+
+
+def _slot(run: dict) -> tuple[int, int]:
+    return (run.get("fold") or {}).get("index", 1), run["config"]["protocol"].get("seed", 0)
 
 
 def build_board(experiments: Path, dataset: str) -> Board:
-    """Rank by accuracy, then macro-F1: per model, the latest configuration on the newest data and protocol
-    (its k folds aggregated as mean +- std when cross-validated). Failed runs on that data and protocol are
-    listed apart, unless their model finished a run since."""
+    """Per model, the latest configuration on the newest data and protocol, its runs (folds x seeds) pooled
+    into one row; ranked by RANK_BY on the pooled test clips; each row compared with the leader. Failed runs
+    on that data and protocol are listed apart, unless their model finished a run since."""
     runs, failed, damaged = read_runs(experiments, dataset)
     if not runs and not failed:
         return Board(dataset, [], 0, [], damaged)
     newest_run = max(runs + failed, key=lambda r: r.get("finished_at") or r.get("failed_at", ""))
     current = _fairness_key(newest_run)
-    families: dict[str, dict[int, dict]] = {}  # configuration (less fold) -> fold index -> latest run
+    families: dict[str, dict[tuple[int, int], dict]] = {}  # configuration -> (fold, seed) -> latest run
     newest: dict[str, tuple[str, str]] = {}  # model -> (finished_at, configuration)
     for run in sorted(runs, key=lambda r: r.get("finished_at", "")):
         if _fairness_key(run) != current:
             continue
-        # the folds of one configuration: its config less what differs from fold to fold
-        family = _key(run["config"], PER_FOLD)
-        families.setdefault(family, {})[(run.get("fold") or {}).get("index", 1)] = run
+        family = _configuration(run)
+        families.setdefault(family, {})[_slot(run)] = run
         newest[run["model"]] = (run.get("finished_at", ""), family)
-    rows = [_aggregate(list(families[family].values())) for _, family in newest.values()]
-    rows.sort(key=lambda r: (-r["accuracy"], -r["macro_f1"], r["model"]))
+    rows = []
+    for _, family in newest.values():
+        try:
+            rows.append(_aggregate(families[family]))
+        except (OSError, KeyError, ValueError) as exc:
+            damaged.append(f"{_latest(families[family].values())['run_dir']}: predictions.csv: {exc}")
+    rows.sort(key=lambda r: ([-r[m] if BY_NAME[m].higher_is_better else r[m] for m in RANK_BY], r["model"]))
+    _compare_with_leader(rows)
     failed = [
         f
         for f in failed
         if _fairness_key(f) == current and f.get("failed_at", "") > newest.get(f["model"], ("", ""))[0]
     ]
-    return Board(dataset, rows, len(runs) - sum(r["folds_done"] for r in rows), failed, damaged)
+    return Board(dataset, rows, len(runs) - sum(r["runs_done"] for r in rows), failed, damaged)
 
 
-def _fairness_key(run: dict) -> str:
-    """Runs are comparable when they share the test data and the protocol."""
-    c = run["config"]
-    return _key(
-        {
-            "data": c["dataset"]["fingerprint"],
-            "protocol": c["protocol"],
-            "features": c["features"],
-            "splits": c["splits"],
-        },
-        (),
-    )
+def _latest(runs) -> dict:
+    return max(runs, key=lambda r: r.get("finished_at", ""))
 
 
-def _aggregate(runs: list[dict]) -> dict:
-    """One leaderboard row from the runs of one configuration: a single run, or its k folds (mean, std)."""
-    latest = max(runs, key=lambda r: r.get("finished_at", ""))
-    row = {**latest, "folds_done": len(runs), "folds": (latest.get("fold") or {}).get("of", 1)}
-    if row["folds"] > 1:
-        for column in COLUMNS:
-            values = [r[column] for r in runs]
-            mean = sum(values) / len(values)
-            row[column] = mean
-            row[column + "_std"] = (sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)) ** 0.5
-        row["n_test"] = sum(r["n_test"] for r in runs)
+def _aggregate(slots: dict[tuple[int, int], dict]) -> dict:
+    """One row from the runs of one configuration: every metric on the test clips of all its folds (each
+    clip once; seeds averaged), with its interval; the std of the metric over the runs; compute."""
+    latest = _latest(slots.values())
+    folds = sorted({fold for fold, _ in slots})
+    seeds = sorted({seed for _, seed in slots})
+    sweep = latest.get("sweep") or {}
+    row = {
+        **latest,
+        "runs_done": len(slots),
+        "runs_planned": sweep.get("folds", (latest.get("fold") or {}).get("of", 1)) * sweep.get("seeds", 1),
+        "folds_done": len(folds),
+        "seeds_done": len(seeds),
+        "train_seconds": float(np.mean([r.get("train_seconds", 0.0) for r in slots.values()])),
+    }
+    row["scored"] = scored = _pool(slots, latest["config"]["dataset"]["classes"])
+    row["n_test"] = len(scored.y)
+    weights = group_weights(scored.groups)
+    row["intervals"] = {}
+    for metric in METRICS:
+        row[metric.name], *row["intervals"][metric.name] = confidence_interval(scored, metric, weights)
+        if len(slots) > 1:
+            values = [r.get(metric.name, np.nan) for r in slots.values()]
+            row[metric.name + "_std"] = float(np.std(values, ddof=1))
     return row
+
+
+def _pool(slots: dict[tuple[int, int], dict], classes: list[str]) -> Scored:
+    """The test clips of every fold (in fold order) with each seed's probabilities. Folds with more seeds
+    than others contribute their first ones, so that every clip has as many seeds as the others."""
+    import pandas as pd
+
+    folds: dict[int, list[dict]] = {}
+    for (fold, _), run in sorted(slots.items()):
+        folds.setdefault(fold, []).append(run)
+    depth = min(len(runs) for runs in folds.values())
+    index = {c: i for i, c in enumerate(classes)}
+    keys, ys, groups, probs = [], [], [], [[] for _ in range(depth)]
+    for fold, runs in sorted(folds.items()):
+        first = None
+        for seed_slot, run in enumerate(runs[:depth]):
+            table = pd.read_csv(run["run_dir"] / "predictions.csv", dtype={"label": str, "group": str})
+            if first is None:
+                first = table
+                keys += [f"{fold}\t{p}" for p in table["path"]]
+                ys.append(table["label"].map(index).to_numpy())
+                groups.append(table["group" if "group" in table else "path"].to_numpy(str))
+            elif not table["path"].equals(first["path"]):
+                raise ValueError(f"fold {fold}: its seeds were tested on different clips")
+            probs[seed_slot].append(table[[f"p_{c}" for c in classes]].to_numpy(float))
+    y = np.concatenate(ys)
+    if np.isnan(y.astype(float)).any():
+        raise ValueError("a test clip's label is not one of the run's classes")
+    return Scored(y.astype(int), np.stack([np.concatenate(p) for p in probs]), np.concatenate(groups), keys)
+
+
+def _compare_with_leader(rows: list[dict]) -> None:
+    """Each row's paired difference to the leader on the test clips both were scored on (RANK_BY[0]), and
+    its rank: the leader's when the difference is not significant at ALPHA ("tied"), else its position."""
+    metric = BY_NAME[RANK_BY[0]]
+    for position, row in enumerate(rows, 1):
+        row["rank"], row["tied"], row["vs_leader"] = position, False, None
+        if position == 1:
+            continue
+        leader, other = _common(rows[0]["scored"], row["scored"])
+        if len(leader.y) == 0:
+            continue
+        row["vs_leader"] = comparison = paired(other, leader, metric)
+        if comparison.p >= ALPHA:
+            row["rank"], row["tied"] = 1, True
+
+
+def _common(a: Scored, b: Scored) -> tuple[Scored, Scored]:
+    """a and b on the clips both were tested on, in one order."""
+    if a.keys == b.keys:
+        return a, b
+    shared = sorted(set(a.keys) & set(b.keys))
+    return a.subset(shared), b.subset(shared)
 
 
 def weights_of(run: dict, short: bool = False) -> str:
@@ -127,53 +220,95 @@ def weights_of(run: dict, short: bool = False) -> str:
 
 
 def row_label(row: dict) -> str:
-    """The model's name, with how many of its folds are in, for a cross-validated row."""
-    return row["model"] + (f" ({row['folds_done']}/{row['folds']} folds)" if row["folds"] > 1 else "")
+    """The model's name, with how many of its runs are in when it has several (folds x seeds)."""
+    if row["runs_planned"] <= 1 and row["runs_done"] <= 1:
+        return row["model"]
+    return f"{row['model']} ({row['runs_done']}/{row['runs_planned']} runs)"
 
 
-def format_metric(row: dict, column: str, compact: bool = False) -> str:
-    """0.9123, or 0.9123 ± 0.0100 for a cross-validated row (0.912±0.010 when compact, for terminals)."""
-    if column + "_std" in row:
-        if compact:
-            return f"{row[column]:.3f}±{row[column + '_std']:.3f}"
-        return f"{row[column]:.4f} ± {row[column + '_std']:.4f}"
-    return f"{row[column]:.4f}"
+def rank_label(row: dict) -> str:
+    return f"{row['rank']} (tied)" if row["tied"] else str(row["rank"])
+
+
+def with_interval(row: dict, name: str, compact: bool = False) -> str:
+    """0.9123 (0.8950-0.9281), with ± the std over runs when a row has several (0.9123 ± 0.0120 (...)); or
+    0.912 [.895,.928] when compact, for terminals."""
+    metric = BY_NAME[name]
+    low, high = row["intervals"][name]
+    if compact:
+        low_text, high_text = (f"{v:.3f}".removeprefix("0") for v in (low, high))
+        return f"{row[name]:.3f} [{low_text},{high_text}]"
+    spread = f" ± {metric.format(row[name + '_std'])}" if name + "_std" in row else ""
+    return f"{metric.format(row[name])}{spread} ({metric.format(low)}-{metric.format(high)})"
+
+
+def versus_leader(row: dict) -> str:
+    """-0.0240 (-0.0500-0.0010), p = 0.07; "leader" for the first row."""
+    c: Comparison | None = row["vs_leader"]
+    if row["rank"] == 1 and not row["tied"]:
+        return "leader"
+    if c is None:
+        return "-"
+    return f"{c.difference:+.4f} ({c.low:+.4f} to {c.high:+.4f}), p = {c.p:.3f}"
+
+
+def compute_cells(row: dict) -> list[str]:
+    c = row.get("compute")
+    cells = [f"{c['params'] / 1e6:.2f}", f"{c['macs'] / 1e6:.1f}", f"{c['latency_ms']:.2f}"] if c else []
+    return (cells or ["-"] * 3) + [f"{row['train_seconds']:.0f}"]
 
 
 def render_markdown(board: Board, leaderboard_dir: Path) -> str:
     lines = [f"# Leaderboard: {board.dataset}", ""]
     if not board.rows:
-        return (
-            "\n".join(
-                lines
-                + ["No finished runs yet: `zoo run --all`."]
-                + _problems_markdown(board, leaderboard_dir)
-            )
-            + "\n"
-        )
+        lines.append("No finished runs yet: `zoo run --all`.")
+        return "\n".join(lines + _problems_markdown(board, leaderboard_dir)) + "\n"
     first = board.rows[0]["config"]
     p = first["protocol"]
+    ranked, plain = [BY_NAME[m] for m in RANK_BY], [m for m in METRICS if m.name not in RANK_BY]
     lines += [
-        f"Test split only ({board.rows[0]['n_test']} clips, {len(first['dataset']['classes'])} classes); "
-        f"data fingerprint `{first['dataset']['fingerprint']}`; one protocol for all: AdamW lr {p['lr']:g}, "
-        f"batch {p['batch_size']}, up to {p['epochs']} epochs, "
-        f"early stopping patience {p['early_stop_patience']}, seed {p['seed']}.",
-        "Ranked by accuracy, then macro-F1 (cross-validated rows: mean ± std over folds; the run link is the"
-        " latest fold). Built from the run folders by `zoo leaderboard`.",
+        f"Test split only ({board.rows[0]['n_test']} clips, {len(first['dataset']['classes'])} classes; "
+        f"pooled over folds when cross-validated); data fingerprint `{first['dataset']['fingerprint']}`; "
+        f"one protocol for all: AdamW lr {p['lr']:g}, batch {p['batch_size']}, up to {p['epochs']} epochs, "
+        f"early stopping patience {p['early_stop_patience']}.",
+        f"Ranked by {' then '.join(m.label for m in ranked)} on the test clips of all a row's runs "
+        "(each clip once; seeds averaged); ± is the std of the runs' own scores. Intervals: "
+        f"{LEVEL:.0%} bootstrap over the test clips resampled by group (recording). vs leader: the "
+        f"paired difference in {ranked[0].label} on the same clips, its interval and p-value; a row "
+        f"whose p >= {ALPHA:g} cannot be told apart from the leader and shares its rank (tied). "
+        "Compute: parameters (M), multiply-accumulates per window (M), CPU latency per window (ms, "
+        "batch 1, one thread) and mean training time per run (s). Built from the run folders by "
+        "`zoo leaderboard`.",
         "",
         *_shortcut_lines(first),
-        "| rank | model | accuracy | macro precision | macro recall | macro F1 | epochs (best) | weights "
-        "| run | per-class |",
-        "|---:|---|---:|---:|---:|---:|---:|---|---|---|",
+        "| rank | model | "
+        + " | ".join(f"{m.label} (95 % CI)" for m in ranked)
+        + " | vs leader | "
+        + " | ".join(m.label for m in plain)
+        + " | params M | MACs M | CPU ms | train s | weights | run |",
+        "|---:|---|" + "---:|" * len(ranked) + "---|" + "---:|" * (len(plain) + 4) + "---|---|",
     ]
-    for rank, run in enumerate(board.rows, 1):
-        link = Path(os.path.relpath(run["run_dir"], leaderboard_dir)).as_posix()
+    for row in board.rows:
+        link = Path(os.path.relpath(row["run_dir"], leaderboard_dir)).as_posix()
         lines.append(
-            f"| {rank} | {row_label(run)} | "
-            + " | ".join(format_metric(run, c) for c in COLUMNS)
-            + f" | {run['epochs']} ({run['best_epoch']}) | {weights_of(run)} | [{run['run_id']}]({link}/) "
-            + f"| [report]({link}/report.csv) |"
+            f"| {rank_label(row)} | {row_label(row)} | "
+            + " | ".join(with_interval(row, m.name) for m in ranked)
+            + f" | {versus_leader(row)} | "
+            + " | ".join(m.format(row[m.name]) for m in plain)
+            + " | "
+            + " | ".join(compute_cells(row))
+            + f" | {weights_of(row)} | [{row['run_id'][:8]}]({link}/report.md) |"
         )
+    lines += ["", f"Per class: [{board.dataset}-per-class.md]({board.dataset}-per-class.md)."]
+    several = [r for r in board.rows if r["runs_done"] > 1]
+    if several:
+        lines += ["", "Spread over runs (std of each run's own score):"]
+        lines += [
+            f"- {r['model']}: "
+            + ", ".join(f"{m.label} ± {r[m.name + '_std']:.4f}" for m in ranked)
+            + f" over {r['runs_done']} runs ({r['folds_done']} fold(s) x {r['seeds_done']} seed(s))"
+            for r in several
+        ]
     notes = [f"- {row['model']}: {n}" for row in board.rows for n in row["config"]["notes"]]
     if notes:
         lines += ["", "Notes:", *notes]
@@ -206,47 +341,117 @@ def _problems_markdown(board: Board, leaderboard_dir: Path) -> list[str]:
     return lines
 
 
+def per_class_table(board: Board) -> tuple[list[str], np.ndarray]:
+    """(classes, F1 of each class (rows) for each ranked model (columns)), pooled as the rows are."""
+    classes = board.rows[0]["config"]["dataset"]["classes"]
+    f1 = [np.mean([per_class_f1(r["scored"].y, p) for p in r["scored"].probs], axis=0) for r in board.rows]
+    return classes, np.stack(f1, axis=1)
+
+
+def render_per_class(board: Board) -> str:
+    classes, f1 = per_class_table(board)
+    models = [r["model"] for r in board.rows]
+    best = f1.max(axis=1, keepdims=True)
+    lines = [
+        f"# Per-class F1: {board.dataset}",
+        "",
+        "F1 of each class on the test clips of each model's runs (pooled as on the "
+        f"[leaderboard]({board.dataset}.md); models in rank order, each class's best in bold).",
+        "",
+        f"![per-class F1]({board.dataset}-per-class.png)",
+        "",
+        "| class | " + " | ".join(models) + " |",
+        "|---|" + "---:|" * len(models),
+    ]
+    for i, c in enumerate(classes):
+        cells = [f"**{v:.3f}**" if v == best[i, 0] else f"{v:.3f}" for v in f1[i]]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_per_class(path: Path, board: Board) -> None:
+    """Heatmap of per-class F1: classes x models."""
+    from zoo.evaluator import _figure
+
+    plt = _figure()
+    classes, f1 = per_class_table(board)
+    models = [r["model"] for r in board.rows]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(models) + 3), max(3.0, 0.32 * len(classes) + 1.5)))
+    image = ax.imshow(f1, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    for (i, j), v in np.ndenumerate(f1):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v < 0.6 else "black")
+    ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_title(f"Per-class F1 ({board.dataset}, test split)")
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+
+
 def render_csv(board: Board) -> str:
     import csv
     import io
 
     out = io.StringIO()
     writer = csv.writer(out)
+    per_metric = [f"{m.name}{end}" for m in METRICS for end in ("", "_low", "_high", "_std")]
     writer.writerow(
         [
             "rank",
+            "tied",
             "model",
-            *COLUMNS,
-            *(c + "_std" for c in COLUMNS),
+            *per_metric,
+            "vs_leader",
+            "vs_leader_low",
+            "vs_leader_high",
+            "vs_leader_p",
+            "runs",
             "folds",
-            "epochs",
-            "best_epoch",
+            "seeds",
+            "n_test",
+            "params",
+            "macs",
+            "latency_ms",
+            "train_seconds",
             "weights",
             "run_id",
             "run_dir",
         ]
     )
-    for rank, run in enumerate(board.rows, 1):
+    for row in board.rows:
+        c: Comparison | None = row["vs_leader"]
+        compute = row.get("compute") or {}
+        values = []
+        for m in METRICS:
+            low, high = row["intervals"][m.name]
+            values += [f"{row[m.name]:.6f}", f"{low:.6f}", f"{high:.6f}", f"{row.get(m.name + '_std', '')}"]
         writer.writerow(
             [
-                rank,
-                run["model"],
-                *(f"{run[c]:.6f}" for c in COLUMNS),
-                *(f"{run[c + '_std']:.6f}" if c + "_std" in run else "" for c in COLUMNS),
-                run["folds_done"],
-                run["epochs"],
-                run["best_epoch"],
-                weights_of(run),
-                run["run_id"],
-                str(run["run_dir"]),
+                row["rank"],
+                row["tied"],
+                row["model"],
+                *values,
+                *((f"{c.difference:.6f}", f"{c.low:.6f}", f"{c.high:.6f}", f"{c.p:.4f}") if c else [""] * 4),
+                row["runs_done"],
+                row["folds_done"],
+                row["seeds_done"],
+                row["n_test"],
+                compute.get("params", ""),
+                compute.get("macs", ""),
+                compute.get("latency_ms", ""),
+                f"{row['train_seconds']:.1f}",
+                weights_of(row),
+                row["run_id"],
+                str(row["run_dir"]),
             ]
         )
     return out.getvalue()
 
 
 def write_leaderboards(experiments: Path, leaderboard_dir: Path) -> list[Board]:
-    """Rewrite leaderboard/<dataset>.md and .csv for every data set under experiments/, and the index
-    leaderboard/README.md, reading each run folder once; under the leaderboard's lock."""
+    """Rewrite leaderboard/<dataset>.md, .csv and -per-class.md/.png for every data set under experiments/,
+    and the index leaderboard/README.md, reading each run folder once; under the leaderboard's lock."""
     experiments, leaderboard_dir = Path(experiments), Path(leaderboard_dir)
     names = (
         sorted(d.name for d in experiments.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -259,17 +464,23 @@ def write_leaderboards(experiments: Path, leaderboard_dir: Path) -> list[Board]:
         index = [
             "# Leaderboards",
             "",
-            "| data set | models | best | accuracy | failed |",
-            "|---|---:|---|---:|---:|",
+            f"Each data set's leader, its {BY_NAME[RANK_BY[0]].label} with its {LEVEL:.0%} interval, and "
+            "the models that cannot be told apart from it (tied).",
+            "",
+            f"| data set | models | leader | {BY_NAME[RANK_BY[0]].label} (95 % CI) | tied with it | failed |",
+            "|---|---:|---|---|---|---:|",
         ]
         for board in boards:
             write_text(leaderboard_dir / f"{board.dataset}.md", render_markdown(board, leaderboard_dir))
             write_text(leaderboard_dir / f"{board.dataset}.csv", render_csv(board))
             if board.rows:
+                write_text(leaderboard_dir / f"{board.dataset}-per-class.md", render_per_class(board))
+                plot_per_class(leaderboard_dir / f"{board.dataset}-per-class.png", board)
                 best = board.rows[0]
+                tied = ", ".join(r["model"] for r in board.rows if r["tied"]) or "-"
                 index.append(
                     f"| [{board.dataset}]({board.dataset}.md) | {len(board.rows)} | {best['model']} | "
-                    f"{best['accuracy']:.4f} | {len(board.failed)} |"
+                    f"{with_interval(best, RANK_BY[0])} | {tied} | {len(board.failed)} |"
                 )
         write_text(leaderboard_dir / "README.md", "\n".join(index) + "\n")
     return boards

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import platform
@@ -13,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from zoo.config import Settings, settings_dict
+from zoo.config import Protocol, Settings, settings_dict
 from zoo.errors import ZooError, ZooWarning
 from zoo.io import locked, read_json, sweep_temporaries, write_csv, write_json
 from zoo.registry import Registry
@@ -28,6 +29,8 @@ RUN_FILES = (
     "misclassified.csv",
     "confusion.png",
     "curves.png",
+    "reliability.png",
+    "report.md",
     "checkpoint.pt",
     "splits.csv",
 )
@@ -104,6 +107,7 @@ class RunPlan:
     config: dict
     run_id: str
     run_dir: Path
+    protocol: Protocol  # the sweep's, with this run's seed
 
     @property
     def finished(self) -> bool:
@@ -127,9 +131,25 @@ def model_params(settings: Settings, registry: Registry, model: str) -> dict:
     return _merge(spec.defaults, settings.models.get(model, {}), f"[models.{model}]")
 
 
-def plan_run(settings: Settings, registry: Registry, model: str, prepared, splits, fold: int = 1) -> RunPlan:
+def run_seeds(protocol: Protocol) -> range:
+    """The training seeds of a sweep: seed, seed + 1, ... (protocol.seeds of them)."""
+    return range(protocol.seed, protocol.seed + protocol.seeds)
+
+
+def plan_run(
+    settings: Settings,
+    registry: Registry,
+    model: str,
+    prepared,
+    splits,
+    fold: int = 1,
+    seed: int | None = None,
+) -> RunPlan:
     """Everything that makes the run, and its id: a hash of config.json less its `environment` (versions,
-    device, where the data lives), so that the same data and settings elsewhere give the same id."""
+    device, where the data lives), so that the same data and settings elsewhere give the same id. The
+    config's protocol holds the run's own seed and not the sweep's number of seeds: adding seeds to a sweep
+    leaves the ids of its finished runs as they were."""
+    protocol = dataclasses.replace(settings.protocol, seed=settings.protocol.seed if seed is None else seed)
     spec = registry.model(model)
     params = model_params(settings, registry, model)
     notes: list[str] = []
@@ -152,7 +172,7 @@ def plan_run(settings: Settings, registry: Registry, model: str, prepared, split
         "features": prepared.meta["features"],
         "resampling": prepared.resampling(),
         "splits": asdict(settings.splits),
-        "protocol": asdict(settings.protocol),
+        "protocol": {k: v for k, v in asdict(protocol).items() if k != "seeds"},
         "evaluation": "test clips only; a clip's probabilities are the mean over its windows "
         f"(up to {settings.features.max_windows} per clip)",
         "notes": notes,
@@ -161,7 +181,7 @@ def plan_run(settings: Settings, registry: Registry, model: str, prepared, split
         config["fold"] = {"index": fold, "of": settings.protocol.folds}
     run_id = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
     run_dir = settings.path("experiments") / settings.dataset.key / model / run_id
-    return RunPlan(model, params, config, run_id, run_dir)
+    return RunPlan(model, params, config, run_id, run_dir, protocol)
 
 
 def execute(
@@ -244,6 +264,7 @@ def _train_and_evaluate(
     """Train in `work` (resuming from its checkpoint), evaluate on the test split, write the run files."""
     import torch
 
+    from zoo.compute import measure
     from zoo.data.cache import bin_stats, centre_per_window
     from zoo.evaluator import clip_probabilities, evaluate, predict, write_evaluation
     from zoo.trainer import TrainData, Trainer
@@ -256,17 +277,17 @@ def _train_and_evaluate(
         for split in (train, val, test):
             split.x = centre_per_window(split.x)
     mean, std = bin_stats(train.x)  # per mel bin, train windows only
-    torch.manual_seed(settings.protocol.seed)
+    torch.manual_seed(plan.protocol.seed)
     model = _build(registry, plan, len(classes), settings)
     data = TrainData(train.x, train.y, val.x, val.y, len(classes), mean, std, train.clip, train.start)
-    trainer = Trainer(settings.protocol, checkpoint=work / "checkpoint.pt", on_epoch=on_epoch)
+    trainer = Trainer(plan.protocol, checkpoint=work / "checkpoint.pt", on_epoch=on_epoch)
     history = trainer.fit(model, data)
     _write_history(work / "history.csv", history)
 
     window_probs = predict(model, test.x, trainer.device, mean, std)
-    ev = evaluate(
-        clip_probabilities(window_probs, test.clip, len(test.paths)), test.clip_y.numpy(), classes, test.paths
-    )
+    groups = splits.clips.set_index("path").loc[test.paths, "group"].to_numpy()
+    probs = clip_probabilities(window_probs, test.clip, len(test.paths))
+    ev = evaluate(probs, test.clip_y.numpy(), classes, test.paths, groups)
     write_csv(work / "splits.csv", splits.clips[["path", "label", "group", "split"]])
     if len(splits.duplicates):
         write_csv(work / "duplicates.csv", splits.duplicates)
@@ -284,10 +305,13 @@ def _train_and_evaluate(
             "run_id": plan.run_id,
             "dataset": settings.dataset.key,
             "fold": plan.config.get("fold"),
+            "seed": plan.protocol.seed,
+            "sweep": {"folds": plan.protocol.folds, "seeds": plan.protocol.seeds},
             "epochs": len(history),
             "best_epoch": best["epoch"],
             "train_seconds": round(sum(r["seconds"] for r in history), 2),  # every epoch, resumed ones too
             "device": str(trainer.device),
+            "compute": measure(model, settings.features.n_mels, settings.features.frames),
             "notes": plan.config["notes"],
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
