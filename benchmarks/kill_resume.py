@@ -25,17 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from conftest import TINY_REGISTRY  # noqa: E402  (one tiny registry for the tests and this script)
+from zoo.metrics import METRICS  # noqa: E402
 
-COMPARED = (
-    "accuracy",
-    "macro_precision",
-    "macro_recall",
-    "macro_f1",
-    "confusion_matrix",
-    "n_test",
-    "epochs",
-    "best_epoch",
-)
+COMPARED = (*(m.name for m in METRICS), "intervals", "confusion_matrix", "n_test", "epochs", "best_epoch")
 EPOCHS = 8
 # The tests' tiny registry, with enough clips and a high enough rate for baseline_cnn to learn in 8 epochs
 REGISTRY = (
