@@ -85,7 +85,18 @@ def test_without_registry_work_is_refused_and_zoo_init_writes_the_defaults(tmp_p
     written = load_settings(tmp_path / "registry.toml")
     assert written.protocol == Protocol() and written.splits == SplitConfig()
     assert written.feature_overrides == {}  # the data set's recommended features stay in force
-    assert list(written.models) == ["baseline_cnn", "efficientnet_b0"]
+    assert list(written.models) == [
+        "ast",
+        "baseline_cnn",
+        "cnn10",
+        "cnn14",
+        "cnn6",
+        "crnn",
+        "efficientnet_b0",
+        "mobilenet_v3",
+        "resnet18",
+    ]
+    assert written.models["resnet18"] == {"model": "timm", "arch": "resnet18"}
     shipped = load_settings(
         REPO / "registry.toml"
     )  # features from the data set; only the demo budget differs

@@ -1,22 +1,43 @@
+from pathlib import Path
+
 import pytest
 import torch
 
 from zoo.errors import ZooError
 from zoo.registry import load_registry
+from zoo.weights import Weights
 from zoo_plugins import efficientnet
 
 REGISTRY = load_registry()
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY.models))
-def test_every_registered_model_builds_and_trains_a_step(name):
-    spec = REGISTRY.model(name)
-    params = {**spec.defaults, **({"pretrained": False} if "pretrained" in spec.defaults else {})}
+# variants as a registry.toml would define them: [models.NAME] model = "...", params
+VARIANTS = {
+    "baseline_cnn_wide": {"model": "baseline_cnn", "width": 32},
+    "resnet18": {"model": "timm", "arch": "resnet18"},
+    "convnext_atto": {"model": "timm", "arch": "convnext_atto"},
+    "mobilenet_v3_half": {"model": "mobilenet_v3", "width": 0.5},
+}
+EVERY_MODEL = sorted(REGISTRY.models) + sorted(VARIANTS)
+
+
+def build_named(name: str, num_classes: int):
+    """A registered model or a VARIANTS entry, through the runner's own lookup, without pretrained weights."""
+    from zoo.config import settings_from_dict
+    from zoo.runner import model_spec
+
+    settings = settings_from_dict({"models": VARIANTS}, Path("."))
+    spec, params = model_spec(settings, REGISTRY, name)
+    return spec.build(num_classes, **{**params, **({"pretrained": False} if "pretrained" in params else {})})
+
+
+@pytest.mark.parametrize("size", [(64, 64), (128, 256)], ids=["64x64", "128x256"])
+@pytest.mark.parametrize("name", EVERY_MODEL)
+def test_every_model_and_variant_builds_runs_forward_and_backward(name, size):
     torch.manual_seed(0)
-    model = spec.build(5, **params)
-    x = torch.randn(3, 1, 32, 48)  # not square: n_mels and frames differ
-    logits = model(x)
-    assert logits.shape == (3, 5)
+    model = build_named(name, 5)
+    logits = model(torch.randn(2, 1, *size))
+    assert logits.shape == (2, 5)
     assert torch.isfinite(logits).all()
     logits.sum().backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
@@ -74,7 +95,7 @@ def test_loads_imagenet_weights_from_a_local_file(tmp_path):
 
 def test_auto_without_weights_falls_back_and_says_so(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path))
-    monkeypatch.setattr(efficientnet, "cached_weights", lambda: None)
+    monkeypatch.setattr(Weights, "cached", lambda self: None)
     params, notes = efficientnet.resolve({"pretrained": "auto", "weights": "", "drop_rate": 0.2})
     assert params["pretrained"] is False
     assert "random initialisation" in notes[0] and "hf download" in notes[0]
@@ -83,7 +104,7 @@ def test_auto_without_weights_falls_back_and_says_so(monkeypatch, tmp_path):
 def test_pretrained_true_without_weights_is_a_one_line_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
-    monkeypatch.setattr(efficientnet, "cached_weights", lambda: None)
+    monkeypatch.setattr(Weights, "cached", lambda self: None)
     with pytest.raises(ZooError) as info:
         efficientnet.build(3, pretrained=True)
     message = str(info.value)
@@ -95,3 +116,80 @@ def test_pretrained_true_without_weights_is_a_one_line_error(monkeypatch, tmp_pa
 def test_missing_weights_file_is_an_error(tmp_path):
     with pytest.raises(ZooError, match="no such file"):
         efficientnet.resolve({"pretrained": True, "weights": str(tmp_path / "nope.pth"), "drop_rate": 0.2})
+
+
+def test_a_timm_variant_loads_its_imagenet_weights_through_the_shared_resolver(tmp_path, monkeypatch):
+    import timm
+    from safetensors.torch import save_file
+
+    from zoo_plugins import timm_family
+
+    torch.manual_seed(2)
+    source = timm.create_model("resnet18", pretrained=False)
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / "r18.safetensors"))
+    params, notes = timm_family.resolve(
+        {**timm_family.DEFAULTS, "weights": str(tmp_path / "r18.safetensors")}
+    )
+    assert params["pretrained"] is True and "ImageNet weights from" in notes[0]
+    model = timm_family.build(4, **params)
+    torch.testing.assert_close(model.conv1.weight, source.conv1.weight.sum(1, keepdim=True))
+    torch.testing.assert_close(model.layer2[0].conv1.weight, source.layer2[0].conv1.weight)
+    monkeypatch.setattr(Weights, "cached", lambda self: None)
+    params, notes = timm_family.resolve(dict(timm_family.DEFAULTS))  # "auto", nothing on disk
+    assert params["pretrained"] is False and "hf download timm/resnet18" in notes[0]
+    with pytest.raises(ZooError, match="timm has no model 'resnet181'. Did you mean"):
+        timm_family.resolve({**timm_family.DEFAULTS, "arch": "resnet181"})
+
+
+def test_panns_loads_a_released_checkpoint_layout_by_name(tmp_path):
+    """A file laid out as PANNs' Cnn10_mAP=0.380.pth: {"model": state dict} with the waveform front end,
+    bn0 and a 527-class fc_audioset head beside the conv blocks and fc1."""
+    from zoo_plugins import panns
+
+    torch.manual_seed(3)
+    source = panns.factory("cnn10")[0](527)
+    state = {k.replace("fc.", "fc_audioset."): v for k, v in source.state_dict().items()}
+    state["spectrogram_extractor.stft.conv_real.weight"] = torch.randn(257, 1, 512)
+    state["bn0.weight"] = torch.ones(64)
+    torch.save({"model": state, "iteration": 660000}, tmp_path / "Cnn10_mAP=0.380.pth")
+    build, resolve, _ = panns.factory("cnn10")
+    params, notes = resolve(
+        {"pretrained": True, "weights": str(tmp_path / "Cnn10_mAP=0.380.pth"), "dropout": 0.2}
+    )
+    assert "loaded 50 of the model's 52 tensors" in notes[-1] and "fc_audioset.weight" in notes[-1]
+    model = build(7, **params)
+    torch.testing.assert_close(model.conv_block3.conv2.weight, source.conv_block3.conv2.weight)
+    torch.testing.assert_close(model.fc1.weight, source.fc1.weight)
+    assert model.fc.out_features == 7
+
+
+def test_mobilenet_and_ast_load_checkpoints_of_their_releases_layout(tmp_path):
+    from zoo_plugins import ast, mobilenet
+
+    torch.manual_seed(4)
+    source = mobilenet.build(527)
+    torch.save({"model": source.state_dict()}, tmp_path / "mn10_as.pt")
+    model = mobilenet.build(3, pretrained=True, weights=str(tmp_path / "mn10_as.pt"))
+    torch.testing.assert_close(model.features[5].block[0][0].weight, source.features[5].block[0][0].weight)
+    torch.testing.assert_close(model.features[0][0].weight, source.features[0][0].weight)
+
+    vit = ast.build(527, depth=2)
+    state = {f"module.v.{k}": v for k, v in vit.state_dict().items() if not k.startswith("head.")}
+    state["module.v.dist_token"] = torch.zeros(1, 1, 192)  # AST's DeiT distillation token: not used
+    state["module.mlp_head.1.weight"] = torch.zeros(527, 192)
+    torch.save(state, tmp_path / "ast.pth")
+    params, notes = ast.resolve(
+        {
+            "embed_dim": 192,
+            "depth": 2,
+            "num_heads": 3,
+            "patch": 16,
+            "pretrained": True,
+            "weights": str(tmp_path / "ast.pth"),
+            "drop_rate": 0.1,
+        }
+    )
+    assert "dist_token" in notes[-1]
+    model = ast.build(3, **params)
+    torch.testing.assert_close(model.blocks[1].attn.qkv.weight, vit.blocks[1].attn.qkv.weight)
+    torch.testing.assert_close(model.pos_embed, vit.pos_embed)

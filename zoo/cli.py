@@ -96,7 +96,6 @@ def _parser() -> argparse.ArgumentParser:
             cmd_init,
             "write a registry.toml with the built-in defaults and every registered model here",
         ),
-        ("models", cmd_models, "list the registered models and the plugin each came from"),
         ("datasets", cmd_datasets, "list the registered data sets"),
         ("plugins", cmd_plugins, "list the plugins, where they came from, and any that failed to load"),
         ("prepare", cmd_prepare, "build the feature cache of the active data set"),
@@ -112,6 +111,15 @@ def _parser() -> argparse.ArgumentParser:
         ),
     ):
         sub.add_parser(name, parents=[common], help=text, description=text).set_defaults(func=func)
+    models = sub.add_parser(
+        "models",
+        parents=[common],
+        help="list the models (and registry.toml's variants): parameters, weights, plugin",
+        description="List the registered models and registry.toml's variants: parameter counts, where "
+        "pretrained weights come from, and the plugin each came from.",
+    )
+    models.add_argument("pattern", nargs="?", help="only names matching this wildcard, e.g. 'cnn*'")
+    models.set_defaults(func=cmd_models)
     run = sub.add_parser(
         "run",
         parents=[common],
@@ -183,14 +191,71 @@ def cmd_init(args) -> None:
     if target.exists():
         raise ZooError(f"{target} already exists: edit it, or remove it first to start afresh.")
     _, registry = _load(args, needs_registry=False)
-    write_text(target, render_registry(sorted(registry.models)))
+    tables = {}
+    for name, spec in sorted(registry.models.items()):
+        arch = spec.defaults.get("arch")  # a family (e.g. timm): one variant, named after its default arch
+        tables.update({arch: {"model": name, "arch": arch}} if isinstance(arch, str) else {name: {}})
+    write_text(target, render_registry(tables))
     console.print(
         f"written: {target} (the built-in defaults; edit it, then `zoo run --all`)", highlight=False
     )
 
 
 def cmd_models(args) -> None:
-    _list_specs(args, "model")
+    """The registered models and the variants registry.toml defines, with their parameter counts (built
+    at 10 classes, random init), where pretrained weights come from, and the plugin; PATTERN filters."""
+    import fnmatch
+
+    from zoo.runner import model_spec
+
+    settings, registry = _load(args, needs_registry=False)
+    rows = [(name, spec, spec.defaults, spec.summary) for name, spec in registry.models.items()]
+    for name, table in settings.models.items():
+        if "model" in table or name not in registry.models:
+            spec, params = model_spec(settings, registry, name)
+            given = ", ".join(f"{k}={v!r}" for k, v in table.items() if k != "model")
+            rows.append((name, spec, params, f"variant of {spec.name}" + (f": {given}" if given else "")))
+    pattern = (args.pattern or "*").lower()
+    rows = sorted(r for r in rows if fnmatch.fnmatch(r[0].lower(), pattern))
+    if not rows:
+        raise ZooError(f"No model matches {args.pattern!r}: see 'zoo models'.")
+    table = Table(
+        Column("model", no_wrap=True),
+        Column("plugin", no_wrap=True),
+        _number("params M"),
+        Column("weights", no_wrap=True),
+        Column("what it is"),
+        title="Models (and registry.toml's variants)",
+    )
+    for name, spec, params, summary in rows:
+        table.add_row(
+            name,
+            registry.plugin_of("model", spec.name),
+            _parameters(spec, params),
+            spec.weights.split(":")[0] if spec.weights else ("yes" if spec.pretrained else "-"),
+            summary,
+        )
+    console.print(table)
+    if len(rows) == 1:  # one model: all there is to know
+        name, spec, params, _ = rows[0]
+        console.print(
+            f"{name}: {', '.join(f'{k}={v!r}' for k, v in params.items()) or 'no params'}", markup=False
+        )
+        if spec.weights:
+            console.print(f"pretrained weights: {spec.weights}", markup=False)
+    _warn_broken(registry)
+
+
+def _parameters(spec, params: dict) -> str:
+    """Millions of parameters of the model at 10 classes, built without pretrained weights."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            model = spec.build(10, **{**params, **({"pretrained": False} if "pretrained" in params else {})})
+        return f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}"
+    except Exception as exc:
+        return f"? ({type(exc).__name__})"
 
 
 def cmd_datasets(args) -> None:

@@ -223,9 +223,9 @@ def load_settings(registry_file: Path, overrides: Mapping[str, Any] = ()) -> Set
     )
 
 
-def render_registry(models: list[str]) -> str:
+def render_registry(models: Mapping[str, Mapping[str, Any]]) -> str:
     """A registry.toml holding every setting at its built-in default (the features commented out: the data
-    set's recommendation is in force), and a [models.NAME] table each."""
+    set's recommendation is in force), and a [models.NAME] table for each of `models` (NAME -> its keys)."""
     lines = [
         "# audio-zoo registry, written by `zoo init` with the built-in defaults: edit freely.",
         "# Every key can be overridden on the command line: `zoo run --all --set protocol.lr=3e-4`.",
@@ -240,7 +240,8 @@ def render_registry(models: list[str]) -> str:
             )
         defaults = [f for f in fields(cls) if f.default is not dataclasses.MISSING]
         lines += [f"{comment}{f.name} = {_toml(f.default)}" for f in defaults]
-    lines += [line for name in models for line in ("", f"[models.{name}]")]
+    for name, table in models.items():
+        lines += ["", f"[models.{name}]", *(f"{key} = {_toml(value)}" for key, value in table.items())]
     lines += ["", "[plugins]", "modules = []"]
     return "\n".join(lines) + "\n"
 

@@ -124,11 +124,21 @@ class RunPlan:
         return self.run_dir.with_name(f".{self.run_id}.old")
 
 
-def model_params(settings: Settings, registry: Registry, model: str) -> dict:
-    """The params a model runs with: its defaults under [models.NAME]; unknown options are errors. Cheap:
-    call it for every model before any work, so that a typo does not wait for a cache to be built."""
-    spec = registry.model(model)
-    return _merge(spec.defaults, settings.models.get(model, {}), f"[models.{model}]")
+def model_spec(settings: Settings, registry: Registry, name: str) -> tuple[Any, dict]:
+    """The registered model that [models.NAME] builds (its `model` key, for a variant such as
+    [models.resnet18] model = "timm", arch = "resnet18"; else NAME itself) and the params it runs with: the
+    model's defaults under the table's keys; unknown options are errors. Cheap: call it for every model
+    before any work, so that a typo does not wait for a cache to be built."""
+    table = dict(settings.models.get(name, {}))
+    base = table.pop("model", name)
+    if not isinstance(base, str):
+        raise ZooError(f"[models.{name}] model = {base!r}: name a registered model (see 'zoo models').")
+    spec = registry.model(base)
+    return spec, _merge(spec.defaults, table, f"[models.{name}]")
+
+
+def model_params(settings: Settings, registry: Registry, name: str) -> dict:
+    return model_spec(settings, registry, name)[1]
 
 
 def run_seeds(protocol: Protocol) -> range:
@@ -150,14 +160,18 @@ def plan_run(
     config's protocol holds the run's own seed and not the sweep's number of seeds: adding seeds to a sweep
     leaves the ids of its finished runs as they were."""
     protocol = dataclasses.replace(settings.protocol, seed=settings.protocol.seed if seed is None else seed)
-    spec = registry.model(model)
-    params = model_params(settings, registry, model)
+    spec, params = model_spec(settings, registry, model)
     notes: list[str] = []
     if spec.resolve:
         params, notes = spec.resolve(params)
     dataset = {k: v for k, v in settings_dict(settings.dataset).items() if k != "root"}
     config = {
-        "model": {"name": model, "plugin": registry.plugin_of("model", model), "params": params},
+        "model": {
+            "name": model,
+            **({"builds": spec.name} if spec.name != model else {}),  # a variant: the model it instantiates
+            "plugin": registry.plugin_of("model", spec.name),
+            "params": params,
+        },
         "dataset": {
             **dataset,
             "key": settings.dataset.key,
@@ -321,13 +335,13 @@ def _train_and_evaluate(
 def _build(registry: Registry, plan: RunPlan, num_classes: int, settings: Settings):
     import torch
 
-    spec = registry.model(plan.model)
+    spec = registry.model(plan.config["model"].get("builds", plan.model))
     try:
         model = spec.build(num_classes, **plan.params)
     except ZooError:
         raise
     except Exception as exc:
-        plugin = registry.plugin_of("model", plan.model)
+        plugin = registry.plugin_of("model", spec.name)
         raise ZooError(
             f"Model {plan.model!r} (plugin {plugin!r}) failed to build: {type(exc).__name__}: {exc}"
         ) from exc

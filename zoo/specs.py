@@ -26,6 +26,7 @@ class ModelSpec:
     build: Callable[..., Any]
     defaults: dict[str, Any] = field(default_factory=dict)  # params `build` accepts, with defaults
     pretrained: bool = False  # whether the model can start from pretrained weights
+    weights: str = ""  # where they come from, for `zoo models` (e.g. zoo.weights.Weights.describe())
     # resolve(params) -> (params, notes): turns requested params into effective ones before the
     # run id is computed (e.g. pretrained="auto" -> False when no weights are on disk), cheaply.
     resolve: Callable[[dict[str, Any]], tuple[dict[str, Any], list[str]]] | None = None
