@@ -165,3 +165,68 @@ def test_seeds_are_runs_of_their_own_and_adding_one_trains_only_it(project, zoo_
     assert "95 % interval" in report and "most confident mistakes" in report
     compute = json.loads(next(folder.glob("*/metrics.json")).read_text())["compute"]
     assert compute["params"] > 0 and compute["macs"] > compute["params"] and compute["latency_ms"] > 0
+
+
+def test_new_plugin_is_a_package_that_installs_tests_and_trains(project, zoo_cli):
+    """`zoo new-plugin mymodel && pip install -e mymodel && zoo run mymodel`, the install going to a prefix
+    of its own (added as a site directory) so that this environment is left as it was."""
+    code, out, err = zoo_cli("new-plugin", "mymodel")
+    assert code == 0, err
+    assert "pip install -e mymodel && zoo run mymodel" in out
+    assert zoo_cli("new-plugin", "mymodel")[0] == 2  # never overwrites
+    tested = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project / "mymodel",
+        capture_output=True,
+        text=True,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    prefix = project / "prefix"
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--prefix"]
+    installed = subprocess.run(
+        [*pip, str(prefix), "-e", "mymodel"], cwd=project, capture_output=True, text=True
+    )
+    assert installed.returncode == 0, installed.stderr
+    site_dir = next(prefix.glob("lib/python*/site-packages"))
+    launcher = (
+        f"import site, sys; site.addsitedir({str(site_dir)!r}); from zoo.cli import main; sys.exit(main())"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", launcher, "run", "mymodel", "--epochs", "1"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert ran.returncode == 0, ran.stderr
+    metrics = json.loads(
+        next((project / "experiments" / "synthetic" / "mymodel").glob("*/metrics.json")).read_text()
+    )
+    assert metrics["model"] == "mymodel" and 0 <= metrics["accuracy"] <= 1
+    config = json.loads(
+        next((project / "experiments" / "synthetic" / "mymodel").glob("*/config.json")).read_text()
+    )
+    assert config["model"]["plugin"] == "mymodel"
+
+
+def test_a_variant_is_a_row_of_its_own_built_by_the_model_it_names(project, zoo_cli):
+    with open(project / "registry.toml", "a") as f:
+        f.write('\n[models.baseline_cnn_wide]\nmodel = "baseline_cnn"\nwidth = 24\n')
+    code, out, err = zoo_cli("run", "baseline_cnn_wide", "--epochs", "1")
+    assert code == 0, err
+    config = json.loads(
+        next((project / "experiments" / "synthetic" / "baseline_cnn_wide").glob("*/config.json")).read_text()
+    )
+    assert config["model"] == {
+        "name": "baseline_cnn_wide",
+        "builds": "baseline_cnn",
+        "plugin": "baseline_cnn",
+        "params": {"width": 24, "dropout": 0.1},
+    }
+    assert "| baseline_cnn_wide |" in (project / "leaderboard" / "synthetic.md").read_text()
+    code, out, _ = zoo_cli("models", "baseline*")
+    assert code == 0 and "baseline_cnn_wide" in out and "variant of" in out and "width=24" in out
+    with open(project / "registry.toml", "a") as f:
+        f.write('\n[models.typo]\nmodel = "baseline_cnn"\nwidht = 24\n')
+    code, _, err = zoo_cli("run", "typo")
+    assert code == 2 and "[models.typo]: unknown option 'widht'" in err

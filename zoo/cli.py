@@ -132,6 +132,14 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="retrain even when a finished run has the same run id"
     )
     run.set_defaults(func=cmd_run)
+    scaffold = sub.add_parser(
+        "new-plugin",
+        help="write a ready model plugin package NAME/ (pyproject, model, test, README)",
+        description="Write a model plugin package NAME/ here: `pip install -e NAME` installs it and "
+        "`zoo run NAME` trains it.",
+    )
+    scaffold.add_argument("name", help="the model's name, lower_snake_case")
+    scaffold.set_defaults(func=cmd_new_plugin)
     show = sub.add_parser("show", parents=[common], help="a run's metrics and per-class report")
     show.add_argument("run", help="run id (or its first characters), or a run folder")
     show.set_defaults(func=cmd_show)
@@ -198,6 +206,18 @@ def cmd_init(args) -> None:
     write_text(target, render_registry(tables))
     console.print(
         f"written: {target} (the built-in defaults; edit it, then `zoo run --all`)", highlight=False
+    )
+
+
+def cmd_new_plugin(args) -> None:
+    from zoo.scaffold import new_plugin
+
+    folder = new_plugin(args.name, Path.cwd())
+    console.print(
+        f"written: {folder}/ (pyproject.toml, zoo_{args.name}.py, test_zoo_{args.name}.py, README.md)\n"
+        f"next: pip install -e {args.name} && zoo run {args.name}",
+        highlight=False,
+        markup=False,
     )
 
 
