@@ -20,4 +20,13 @@ __version__ = "0.1.0"
 
 hookimpl = pluggy.HookimplMarker("audio_zoo")
 
-__all__ = ["DatasetSpec", "ModelSpec", "ZooError", "hookimpl", "__version__"]
+
+def load_run(run, experiments="experiments", device="cpu"):
+    """A finished run, ready to apply to new audio: `zoo.load_run("1a2b3c4d").predict(waveform, rate)`
+    (see zoo.inference.TrainedRun). `run`: its folder, or its run id (or first characters)."""
+    from zoo.inference import load_run
+
+    return load_run(run, experiments, device)
+
+
+__all__ = ["DatasetSpec", "ModelSpec", "ZooError", "hookimpl", "load_run", "__version__"]

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
@@ -140,6 +141,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     scaffold.add_argument("name", help="the model's name, lower_snake_case")
     scaffold.set_defaults(func=cmd_new_plugin)
+    for name, func, text in (
+        ("predict", cmd_predict, "class probabilities of new recordings, per window and per file (CSV)"),
+        ("embed", cmd_embed, "penultimate-layer embeddings of new recordings, per window and per file"),
+    ):
+        apply = sub.add_parser(name, parents=[common], help=text, description=text)
+        apply.add_argument("run", help="run id (or its first characters), a run folder, or 'best'")
+        apply.add_argument("paths", nargs="+", help="audio files, folders (searched recursively) or globs")
+        apply.add_argument("--hop", type=float, help="seconds between window starts (default: half a window)")
+        apply.add_argument(
+            "--windows",
+            choices=("sliding", "evaluation"),
+            default="sliding",
+            help="sliding windows every --hop (default), or the windows the run's evaluation cut",
+        )
+        apply.add_argument(
+            "--out", type=Path, help="output file prefix (default: predictions/ or embeddings/)"
+        )
+        apply.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+        if name == "predict":
+            apply.add_argument("--top-k", type=int, default=3, help="labels per row (default 3)")
+            apply.add_argument(
+                "--min-confidence",
+                type=float,
+                default=0.0,
+                help="leave out windows whose top label is below this",
+            )
+        apply.set_defaults(func=func)
+    exporter = sub.add_parser(
+        "export", parents=[common], help="a run as one ONNX or TorchScript file (waveform -> probabilities)"
+    )
+    exporter.add_argument("run", help="run id (or its first characters), a run folder, or 'best'")
+    exporter.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    exporter.add_argument("--out", type=Path, help="output folder (default: exports/<run id>/)")
+    exporter.set_defaults(func=cmd_export)
     show = sub.add_parser("show", parents=[common], help="a run's metrics and per-class report")
     show.add_argument("run", help="run id (or its first characters), or a run folder")
     show.set_defaults(func=cmd_show)
@@ -626,21 +661,118 @@ def cmd_leaderboard(args) -> None:
     _refresh_leaderboard(settings)
 
 
+def _trained_run(args, device: str = "cpu"):
+    """The run that `args.run` names ('best': the leader of the active data set), loaded."""
+    from zoo.inference import TrainedRun
+    from zoo.runner import find_run
+    from zoo.trainer import pick_device
+
+    settings, registry = _load(args)
+    experiments = settings.path("experiments")
+    if args.run == "best":
+        from zoo.leaderboard import build_board
+
+        board = build_board(experiments, settings.dataset.key)
+        if not board.rows:
+            raise ZooError(f"No finished runs for {settings.dataset.key!r}: `zoo run --all` first.")
+        run_dir = board.rows[0]["run_dir"]
+    else:
+        run_dir = find_run(args.run, experiments)
+    run = TrainedRun(run_dir, pick_device(device), registry)
+    console.print(
+        f"{run.model_name} run {run.run_id} ({run.dir}): {len(run.classes)} classes, windows of "
+        f"{run.window_s:.3f} s at {run.features.sample_rate} Hz",
+        highlight=False,
+        markup=False,
+    )
+    return settings, run
+
+
+def _apply_with_progress(args, what: str):
+    """Decode, window and run every file of args.paths with a progress bar in files and audio hours."""
+    from zoo.inference import apply_to_files, audio_files
+
+    settings, run = _trained_run(args, args.device)
+    paths = audio_files(args.paths)
+    if not paths:
+        raise ZooError(f"No audio files in {' '.join(args.paths)}.")
+    with Progress(
+        TextColumn(f"[bold]{what}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files, {task.fields[hours]:.2f} h of audio"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(what, total=len(paths), hours=0.0)
+
+        def report(path, seconds):
+            progress.update(task, advance=1, hours=progress.tasks[0].fields["hours"] + seconds / 3600)
+
+        results, skipped = apply_to_files(run, paths, what, args.hop, args.windows, report)
+    for path, why in skipped.items():
+        _warn(f"{path}: {why}; skipped")
+    rates = sorted({clip.sample_rate for clip, _ in results.values()} - {run.features.sample_rate})
+    if rates:
+        console.print(
+            f"resampled to the run's {run.features.sample_rate} Hz from {', '.join(map(str, rates))} Hz",
+            highlight=False,
+        )
+    short = sum(w.padded for _, w in results.values())
+    if short:
+        console.print(
+            f"{short} file(s) shorter than one window: padded at the end, as in training (`padded` column)",
+            highlight=False,
+        )
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder = "predictions" if what == "predict" else "embeddings"
+    prefix = args.out or settings.root / folder / f"{run.run_id[:8]}-{stamp}"
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    if skipped:
+        import pandas as pd
+
+        from zoo.io import write_csv
+
+        write_csv(
+            Path(f"{prefix}-skipped.csv"),
+            pd.DataFrame({"path": list(map(str, skipped)), "reason": list(skipped.values())}),
+        )
+    return run, results, prefix
+
+
+def cmd_predict(args) -> None:
+    from zoo.outputs import write_predictions
+
+    run, results, prefix = _apply_with_progress(args, "predict")
+    written = write_predictions(run, results, prefix, args.top_k, args.min_confidence)
+    console.print("written: " + ", ".join(map(str, written)), highlight=False, soft_wrap=True)
+
+
+def cmd_embed(args) -> None:
+    from zoo.outputs import write_embeddings
+
+    run, results, prefix = _apply_with_progress(args, "embed")
+    written = write_embeddings(results, prefix)
+    console.print("written: " + ", ".join(map(str, written)), highlight=False, soft_wrap=True)
+
+
+def cmd_export(args) -> None:
+    from zoo.export import export, readme_of
+
+    settings, run = _trained_run(args)
+    out = args.out or settings.root / "exports" / run.run_id[:8]
+    target = export(run, args.format, out)
+    console.print(f"written: {target} and {readme_of(target, args.format)} (how to call it)", highlight=False)
+
+
 def cmd_show(args) -> None:
     import csv
 
     from zoo.io import read_json
     from zoo.metrics import METRICS
+    from zoo.runner import find_run
 
-    run_dir = Path(args.run)
-    if not run_dir.is_dir():  # a run id, or its first characters
-        experiments = _settings(args).path("experiments")
-        matches = sorted({p.parent for p in experiments.glob(f"*/*/{args.run}*/config.json")})
-        if not matches:
-            raise ZooError(f"No run {args.run!r} under {experiments}: see 'zoo leaderboard' for run ids.")
-        if len(matches) > 1:
-            raise ZooError(f"Run id {args.run!r} is ambiguous ({len(matches)} runs): give more characters.")
-        run_dir = matches[0]
+    run_dir = find_run(args.run, _settings(args).path("experiments"))
     if not (run_dir / "metrics.json").is_file():
         if (run_dir / "failed.json").is_file():
             failed = read_json(run_dir / "failed.json")

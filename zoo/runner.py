@@ -33,7 +33,20 @@ RUN_FILES = (
     "report.md",
     "checkpoint.pt",
     "splits.csv",
+    "normalisation.json",
 )
+
+
+def find_run(run: str | Path, experiments: str | Path) -> Path:
+    """The run folder `run` names: a folder, or a run id (or its first characters) under `experiments`."""
+    if Path(run).is_dir():
+        return Path(run)
+    matches = sorted({p.parent for p in Path(experiments).glob(f"*/*/{run}*/config.json")})
+    if not matches:
+        raise ZooError(f"No run {str(run)!r} under {experiments}: see 'zoo leaderboard' for run ids.")
+    if len(matches) > 1:
+        raise ZooError(f"Run id {str(run)!r} is ambiguous ({len(matches)} runs): give more characters.")
+    return matches[0]
 
 
 def dataset_root(settings: Settings, registry: Registry) -> Path:
@@ -291,6 +304,8 @@ def _train_and_evaluate(
         for split in (train, val, test):
             split.x = centre_per_window(split.x)
     mean, std = bin_stats(train.x)  # per mel bin, train windows only
+    # what applying the run needs besides its config and weights (zoo.inference)
+    write_json(work / "normalisation.json", {"mean": mean.flatten().tolist(), "std": std.flatten().tolist()})
     torch.manual_seed(plan.protocol.seed)
     model = _build(registry, plan, len(classes), settings)
     data = TrainData(train.x, train.y, val.x, val.y, len(classes), mean, std, train.clip, train.start)

@@ -1,0 +1,244 @@
+"""Put a finished run to work on new recordings: load it from its folder, cut audio into windows as the run
+was trained, and return class probabilities or embeddings per window and per file.
+
+Example::
+
+    run = zoo.load_run("1a2b3c4d")  # a run id (or its first characters) under ./experiments, or a folder
+    windows = run.predict(waveform, sample_rate)  # windows.values: (windows, classes); windows.mean()
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from zoo.config import FeatureConfig
+from zoo.data.audio import Decoded, DecodeError, fit_length, read_clip, resample, source_windows
+from zoo.data.cache import centre_per_window
+from zoo.data.features import LogMel
+from zoo.errors import ZooError
+from zoo.runner import find_run
+
+NORMALISATION_FILE = "normalisation.json"
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
+
+
+@dataclass
+class Windows:
+    """Windows of one recording: where each starts and ends (seconds) and the model's output for each."""
+
+    start_s: np.ndarray
+    end_s: np.ndarray
+    values: np.ndarray  # (windows, classes) probabilities, or (windows, dim) embeddings
+    padded: bool  # the recording was shorter than one window: padded at the end, as in training
+
+    def mean(self) -> np.ndarray:
+        """The recording's summary: the mean over its windows (as the evaluator scores a clip)."""
+        return self.values.mean(axis=0)
+
+
+class TrainedRun:
+    """A finished run, ready to apply: its model (best weights, eval mode), FeatureConfig, train-split
+    normalisation, classes and window policy, all read from the run folder."""
+
+    def __init__(self, run_dir: Path, device: str | torch.device = "cpu", registry=None):
+        self.dir = Path(run_dir)
+        for name in ("config.json", "metrics.json", "checkpoint.pt", NORMALISATION_FILE):
+            if not (self.dir / name).is_file():
+                why = (
+                    "it has not finished (`zoo run` resumes it)"
+                    if name == "metrics.json"
+                    else "retrain it with `zoo run --force` (runs before this version did not keep it)"
+                    if name == NORMALISATION_FILE
+                    else "the run folder is incomplete"
+                )
+                raise ZooError(f"{self.dir} has no {name}: {why}.")
+        try:
+            self.config = json.loads((self.dir / "config.json").read_text())
+            norm = json.loads((self.dir / NORMALISATION_FILE).read_text())
+            state = torch.load(self.dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:120]
+            raise ZooError(
+                f"{self.dir} is damaged ({type(exc).__name__}: {reason}): retrain it with --force."
+            )
+        if not state.get("finished"):
+            raise ZooError(f"{self.dir}/checkpoint.pt is not a finished run's: `zoo run` resumes it.")
+        self.run_id = self.config["run_id"]
+        self.model_name = self.config["model"]["name"]
+        self.classes: list[str] = self.config["dataset"]["classes"]
+        self.features = FeatureConfig(**self.config["features"])
+        self.device = torch.device(device)
+        self.mean = torch.tensor(norm["mean"], dtype=torch.float32).view(1, 1, -1, 1).to(self.device)
+        self.std = torch.tensor(norm["std"], dtype=torch.float32).view(1, 1, -1, 1).to(self.device)
+        self.model = self._build(state["model"], registry).to(self.device).eval()
+        self.logmel = LogMel(self.features).to(self.device)
+        self._embedding: torch.Tensor | None = None
+
+    def _build(self, weights: dict, registry) -> torch.nn.Module:
+        """The run's model from the plugin that built it (installed plugins; the CLI passes its registry,
+        which has registry.toml's local modules too), with the run's best weights."""
+        from zoo.registry import load_registry
+
+        model = self.config["model"]
+        spec = (registry or load_registry()).model(model.get("builds", model["name"]))
+        params = {**model["params"], **({"pretrained": False} if "pretrained" in model["params"] else {})}
+        built = spec.build(len(self.classes), **params)
+        built.load_state_dict(weights)
+        return built
+
+    @property
+    def window_s(self) -> float:
+        return self.features.samples / self.features.sample_rate
+
+    # windows
+    def sliding(self, wave: torch.Tensor, sample_rate: int, hop_s: float | None = None):
+        """(starts in seconds, (k, samples) windows at the run's rate, padded): windows every `hop_s`
+        (default: half a window) and one more ending at the recording's end, so that all of it is seen; a
+        recording shorter than a window is one window, padded at the end as in training."""
+        f = self.features
+        wave = resample(wave, sample_rate, f.sample_rate)
+        n, size = wave.shape[-1], f.samples
+        if n <= size:
+            return np.zeros(1), fit_length(wave, size)[None], n < size
+        hop = max(1, round((hop_s or self.window_s / 2) * f.sample_rate))
+        starts = list(range(0, n - size + 1, hop))
+        if starts[-1] + size < n:
+            starts.append(n - size)
+        return np.array(starts) / f.sample_rate, torch.stack([wave[s : s + size] for s in starts]), False
+
+    def evaluation_windows(self, clip: Decoded):
+        """The windows the run's evaluation cut from a clip (zoo.data.cache does the same): evenly spaced,
+        covering the clip, at most features.max_windows, cut at the clip's own rate then resampled."""
+        f = self.features
+        cut, seconds = source_windows(clip, f.samples, f.sample_rate, f.max_windows)
+        waves = fit_length(resample(cut, clip.sample_rate, f.sample_rate), f.samples)
+        return np.array(seconds), waves, clip.duration_s < self.window_s
+
+    # the model
+    @torch.inference_mode()
+    def inputs(self, waves: torch.Tensor) -> torch.Tensor:
+        """(k, samples) waveforms -> normalised log-mels (k, 1, n_mels, frames), as the model was trained."""
+        x = self.logmel(waves.to(self.device, torch.float32))
+        if self.features.normalise == "clip":
+            x = centre_per_window(x)
+        return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def probabilities(self, waves: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+        out = [
+            torch.softmax(self.model(self.inputs(waves[i : i + batch_size])).float(), 1).cpu()
+            for i in range(0, len(waves), batch_size)
+        ]
+        return torch.cat(out).numpy()
+
+    @torch.inference_mode()
+    def embeddings(self, waves: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+        """The input of the model's last linear layer (its penultimate representation), per window."""
+        head = [m for m in self.model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        captured: list[torch.Tensor] = []
+        hook = head.register_forward_pre_hook(
+            lambda _, args: captured.append(args[0].flatten(1).float().cpu())
+        )
+        try:
+            for i in range(0, len(waves), batch_size):
+                self.model(self.inputs(waves[i : i + batch_size]))
+        finally:
+            hook.remove()
+        return torch.cat(captured).numpy()
+
+    # for Python users
+    def _apply(self, fn, waveform, sample_rate: int, hop_s: float | None) -> Windows:
+        wave = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
+        if wave.ndim == 2:  # (channels, samples) -> mono, as the zoo decodes
+            wave = wave.mean(0)
+        starts, waves, padded = self.sliding(wave, sample_rate, hop_s)
+        return Windows(starts, self.ends(starts, wave.shape[-1] / sample_rate), fn(waves), padded)
+
+    def ends(self, starts: np.ndarray, duration_s: float) -> np.ndarray:
+        """Where windows starting at `starts` end in a recording of `duration_s` (a padded one: its end)."""
+        return np.minimum(starts + self.window_s, duration_s)
+
+    def predict(self, waveform, sample_rate: int, hop_s: float | None = None) -> Windows:
+        """Class probabilities of each sliding window of a mono (or (channels, samples)) waveform."""
+        return self._apply(self.probabilities, waveform, sample_rate, hop_s)
+
+    def embed(self, waveform, sample_rate: int, hop_s: float | None = None) -> Windows:
+        """Penultimate-layer embeddings of each sliding window."""
+        return self._apply(self.embeddings, waveform, sample_rate, hop_s)
+
+
+def load_run(run: str | Path, experiments: str | Path = "experiments", device: str = "cpu") -> TrainedRun:
+    """A finished run from its folder, or from its run id (or first characters) under `experiments`."""
+    return TrainedRun(find_run(run, experiments), device)
+
+
+def audio_files(paths: Iterable[str]) -> list[Path]:
+    """Files named, files under folders named (recursively, by suffix), and glob patterns; sorted, once."""
+    import glob
+
+    found: list[Path] = []
+    for item in paths:
+        matches = [Path(m) for m in sorted(glob.glob(item, recursive=True))] or [Path(item)]
+        for path in matches:
+            if path.is_dir():
+                found += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            else:
+                found.append(path)  # a missing or unreadable file is reported when it is read
+    return list(dict.fromkeys(found))
+
+
+def _read(path: Path) -> Decoded | DecodeError:
+    try:
+        return read_clip(path)
+    except DecodeError as exc:
+        return exc
+
+
+def decoded(paths: list[Path]) -> Iterator[tuple[Path, Decoded | DecodeError]]:
+    """Each file decoded by the preparation's pool of processes, a few files ahead of the caller (who
+    featurises and runs the model meanwhile)."""
+    from zoo.data.cache import _decoder_pool
+
+    ahead = 4
+    with _decoder_pool() as pool:
+        pending = [pool.submit(_read, p) for p in paths[:ahead]]
+        for i, path in enumerate(paths):
+            if i + ahead < len(paths):
+                pending.append(pool.submit(_read, paths[i + ahead]))
+            yield path, pending[i].result()
+            pending[i] = None  # its audio is released once used
+
+
+Report = Callable[[Path, float], None]  # (file done, its duration in seconds)
+
+
+def apply_to_files(
+    run: TrainedRun,
+    paths: list[Path],
+    what: str = "predict",
+    hop_s: float | None = None,
+    policy: str = "sliding",
+    progress: Report | None = None,
+):
+    """Run over files: ({path: (Decoded, Windows)}, {path: why it was skipped}). policy "sliding" (windows
+    every hop_s) or "evaluation" (the windows the run's evaluation used: its predictions.csv, reproduced)."""
+    fn = run.probabilities if what == "predict" else run.embeddings
+    results, skipped = {}, {}
+    for path, clip in decoded(paths):
+        if isinstance(clip, DecodeError):
+            skipped[path] = str(clip)
+        else:
+            if policy == "evaluation":
+                starts, waves, padded = run.evaluation_windows(clip)
+            else:
+                starts, waves, padded = run.sliding(torch.from_numpy(clip.wave), clip.sample_rate, hop_s)
+            results[path] = (clip, Windows(starts, run.ends(starts, clip.duration_s), fn(waves), padded))
+        if progress:
+            progress(path, 0.0 if isinstance(clip, DecodeError) else clip.duration_s)
+    return results, skipped
