@@ -148,3 +148,59 @@ def test_load_run_applies_to_a_waveform_in_python(trained):
     )  # 4 half-window steps and one ending at the end and np.allclose(probs.values.sum(1), 1, atol=1e-5)
     assert probs.mean().shape == (len(run.classes),)
     assert run.embed(wave, 16000).values.shape == (5, 1280)
+
+
+def chirp(rate, seconds, low=1000.0, high=2500.0):
+    t = np.arange(int(seconds * rate)) / rate
+    return 0.3 * np.sin(2 * np.pi * (low + (high - low) / (2 * seconds) * t) * t) * np.hanning(len(t))
+
+
+def test_calls_in_an_hour_long_recording_are_found_in_their_windows(tmp_path, monkeypatch, capsys):
+    """baseline_cnn learns chirps against background noise from half-second clips; in one hour of noise with
+    six chirps at known times, `zoo predict` finds each in the windows that hold it, and nothing else."""
+    rate, rng = 8000, np.random.default_rng(0)
+    for label in ("call", "background"):
+        (tmp_path / "clips" / label).mkdir(parents=True)
+        for i in range(40):
+            wave = 0.02 * rng.standard_normal(rate // 2)
+            if label == "call":
+                start = rng.integers(0, rate // 2 - int(0.3 * rate))
+                wave[start : start + int(0.3 * rate)] += chirp(
+                    rate, 0.3, *rng.uniform([800, 2200], [1200, 2800])
+                )
+            sf.write(tmp_path / "clips" / label / f"{i}.wav", wave.astype(np.float32), rate)
+    (tmp_path / "registry.toml").write_text(
+        textwrap.dedent("""
+        [dataset]
+        name = "folder"
+        root = "clips"
+        [features]
+        sample_rate = 8000
+        n_fft = 256
+        hop_length = 128
+        n_mels = 32
+        frames = 32
+        [protocol]
+        epochs = 15
+        min_epochs = 15
+        batch_size = 16
+        [models.baseline_cnn]
+        """)
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "baseline_cnn"]) == 0, capsys.readouterr().err
+    calls = [300.0, 901.3, 1500.7, 2222.2, 3000.05, 3590.5]
+    hour = 0.02 * rng.standard_normal(3600 * rate)
+    for t in calls:
+        hour[int(t * rate) : int(t * rate) + int(0.3 * rate)] += chirp(rate, 0.3)
+    sf.write(tmp_path / "hour.wav", hour.astype(np.float32), rate, subtype="PCM_16")
+    assert main(["predict", "best", "hour.wav", "--out", "hour", "--top-k", "1"]) == 0
+    windows = pd.read_csv(tmp_path / "hour-windows.csv")
+    assert len(windows) == pytest.approx(3600 / (31 * 128 / 8000 / 2), abs=2)
+    touched = np.zeros(len(windows), dtype=bool)
+    for t in calls:
+        overlap = np.minimum(windows["end_s"], t + 0.3) - np.maximum(windows["start_s"], t)
+        holds = overlap >= 0.15  # at least half the call
+        assert holds.sum() >= 2 and (windows.loc[holds, "label_1"] == "call").all(), t
+        touched |= overlap > 0
+    assert (windows.loc[~touched, "label_1"] == "background").all()  # no call anywhere else
