@@ -132,6 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--force", action="store_true", help="retrain even when a finished run has the same run id"
     )
+    run.add_argument(
+        "--jobs", type=int, default=1, help="runs at once, each in a process of its own (default 1: here)"
+    )
     run.set_defaults(func=cmd_run)
     scaffold = sub.add_parser(
         "new-plugin",
@@ -181,7 +184,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args, needs_registry: bool = True):
+def _overrides(args) -> dict:
+    """The command line's settings: --set KEY=VALUE and the shortcuts (--dataset, --epochs, ...)."""
     # --dataset starts [dataset] afresh: root, id and options in the file belong to the file's data set
     overrides = {"dataset": {}} if args.dataset else {}
     for item in args.set:
@@ -200,6 +204,11 @@ def _settings(args, needs_registry: bool = True):
             overrides[key] = value
     if args.data_root is not None:  # relative to where the user typed it, not to registry.toml
         overrides["dataset.root"] = str(Path(args.data_root).resolve())
+    return overrides
+
+
+def _settings(args, needs_registry: bool = True):
+    overrides = _overrides(args)
     try:
         registry_file = args.registry or find_registry()
     except ZooError:
@@ -487,7 +496,8 @@ def _print_recommendation(settings, prepared, splits) -> None:
 
 
 def cmd_run(args) -> int:
-    from zoo.runner import RunFailed, execute, model_params, plan_run, run_seeds
+    from zoo.runner import model_params
+    from zoo.sweep import Source, plan_sweep, run_sweep
 
     settings, registry = _load(args)
     _warn_broken(registry)
@@ -501,26 +511,18 @@ def cmd_run(args) -> int:
         )
     for name in names:
         model_params(settings, registry, name)  # unknown names and options fail before any work
+    if args.jobs < 1:
+        raise ZooError(f"--jobs {args.jobs}: give 1 or more.")
     _check_outputs(settings, "cache", "experiments", "leaderboard")
-    prepared = _prepare(settings, registry)
-    results, failures = [], []
-    folds, seeds = settings.protocol.folds, run_seeds(settings.protocol)
-    for fold in range(1, folds + 1):
-        splits = _split(settings, prepared, fold)
-        for name, seed in ((name, seed) for name in names for seed in seeds):
-            label = name + _where(fold, folds, seed, len(seeds))
-            try:
-                plan = plan_run(settings, registry, name, prepared, splits, fold, seed)
-                for note in plan.config["notes"]:
-                    console.print(f"[cyan]{label}:[/] {escape(note)}", highlight=False)
-                metrics = _train_with_progress(
-                    plan, label, settings, registry, prepared, splits, args.force, execute
-                )
-            except RunFailed as exc:
-                err_console.print(f"[bold red]failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-                failures.append((label, plan))
-                continue
-            results.append((label, plan, metrics))
+    prepared = _prepare(settings, registry)  # once, before any job starts
+    for fold in range(1, settings.protocol.folds + 1):
+        _split(settings, prepared, fold)  # the split's warnings, once per fold
+    source = Source.from_registry(args.registry or find_registry(), _overrides(args))
+    jobs = plan_sweep(source, names, args.force)
+    with _SweepDisplay() as display:
+        outcomes = run_sweep(jobs, display.emit, args.jobs)
+    results = [o for o in outcomes if not o.error]
+    failures = [o for o in outcomes if o.error]
     _print_results(results, failures)
     _refresh_leaderboard(settings)
     if failures:
@@ -533,46 +535,61 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _train_with_progress(plan, label, settings, registry, prepared, splits, force, execute):
-    if plan.finished and not force:
-        console.print(
-            f"[dim]{label}: run {plan.run_id} already finished with this exact config; not retrained "
-            f"(--force retrains). {escape(str(plan.run_dir))}[/]",
-            highlight=False,
-        )
-        return execute(plan, settings, registry, prepared, splits, waiting=_say_waiting)
-    if (plan.run_dir / "checkpoint.pt").is_file() and not force:
-        console.print(f"{label}: resuming run {plan.run_id} from its checkpoint", highlight=False)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("epochs"),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task(f"training {label}", total=settings.protocol.epochs, info="")
+class _SweepDisplay:
+    """Progress events of a sweep's jobs (zoo.sweep) drawn as one bar per job in training."""
 
-        def on_epoch(row):
-            info = f"val loss {row['val_loss']:.3f}  val acc {row['val_accuracy']:.3f}" + (
-                "  *" if row["best"] else ""
+    def __init__(self):
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("epochs"),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def emit(self, event: dict) -> None:
+        label, kind, say = event["job"], event["kind"], self.progress.console.print
+        if kind == "start":
+            for note in event["notes"]:
+                say(f"[cyan]{escape(label)}:[/] {escape(note)}", highlight=False)
+            if event["finished"]:
+                say(
+                    f"[dim]{escape(label)}: run {event['run_id']} already finished with this exact config; "
+                    f"not retrained (--force retrains). {escape(event['run_dir'])}[/]",
+                    highlight=False,
+                )
+                return
+            if event["resuming"]:
+                say(f"{escape(label)}: resuming run {event['run_id']} from its checkpoint", highlight=False)
+            self.tasks[label] = self.progress.add_task(f"training {label}", total=event["epochs"], info="")
+        elif kind == "epoch" and label in self.tasks:
+            info = f"val loss {event['val_loss']:.3f}  val acc {event['val_accuracy']:.3f}" + (
+                "  *" if event["best"] else ""
             )
-            progress.update(task, completed=row["epoch"], info=info)
-
-        return execute(
-            plan, settings, registry, prepared, splits, force=force, on_epoch=on_epoch, waiting=_say_waiting
-        )
-
-
-def _where(fold: int, folds: int, seed: int, seeds: int) -> str:
-    """(fold 2/5, seed 1): which run of a sweep, when there are several."""
-    parts = ([f"fold {fold}/{folds}"] if folds > 1 else []) + ([f"seed {seed}"] if seeds > 1 else [])
-    return f" ({', '.join(parts)})" if parts else ""
+            self.progress.update(self.tasks[label], completed=event["epoch"], info=info)
+        elif kind == "waiting":
+            _say_waiting(event["what"])
+        elif kind == "failed":
+            err_console.print(
+                f"[bold red]failed:[/] {escape(event['error'])}", highlight=False, soft_wrap=True
+            )
+        if kind in ("done", "failed") and label in self.tasks:
+            self.progress.stop_task(self.tasks[label])
 
 
 def _print_results(results, failures) -> None:
-    """The runs of this command, readable in 80 columns: short run ids, numbers never wrapped."""
+    """The runs of this command (zoo.sweep Outcomes), readable in 80 columns: short run ids, numbers never
+    wrapped."""
     from zoo.metrics import METRICS
 
     shown = [m for m in METRICS if m.terminal]
@@ -584,16 +601,17 @@ def _print_results(results, failures) -> None:
         _number("train s"),
         title="Test-split results",
     )
-    for label, plan, m in results:
+    for outcome in results:
+        m = outcome.metrics
         table.add_row(
-            label,
-            plan.run_id[:8],
+            outcome.job.label,
+            outcome.run_id[:8],
             *(metric.format(m[metric.name]) for metric in shown),
             str(m["epochs"]),
             f"{m['train_seconds']:.1f}",
         )
-    for label, plan in failures:
-        table.add_row(label, plan.run_id[:8], "[red]failed[/]", *["-"] * (len(shown) + 1))
+    for outcome in failures:
+        table.add_row(outcome.job.label, outcome.run_id[:8], "[red]failed[/]", *["-"] * (len(shown) + 1))
     console.print(table)
 
 

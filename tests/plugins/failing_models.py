@@ -1,4 +1,9 @@
-"""Models that fail in each way a run can: at build time, with the wrong output shape, with a NaN loss."""
+"""Models that fail in each way a run can: at build time, with the wrong output shape, with a NaN loss, by
+killing the process that trains it."""
+
+import multiprocessing
+import os
+import signal
 
 import zoo
 
@@ -31,8 +36,16 @@ def build_nan(num_classes):
     return NanAfterAStep()
 
 
+def build_killer(num_classes):
+    """Kills the worker process that builds it (as the kernel's OOM killer would); harmless elsewhere."""
+    if multiprocessing.parent_process() is not None:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return build_wrong_shape(num_classes)
+
+
 @zoo.hookimpl
 def register_models(register):
     register(zoo.ModelSpec(name="broken_build", summary="build() raises", build=build_broken))
     register(zoo.ModelSpec(name="wrong_shape", summary="one logit too many", build=build_wrong_shape))
     register(zoo.ModelSpec(name="nan_loss", summary="NaN logits while training", build=build_nan))
+    register(zoo.ModelSpec(name="killer", summary="kills its worker process", build=build_killer))

@@ -1,0 +1,67 @@
+"""A sweep as jobs (zoo.sweep): small picklable jobs, run here or in processes of their own."""
+
+import json
+import pickle
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY_REGISTRY
+from zoo.sweep import Source, plan_of, plan_sweep, run_sweep
+
+pytestmark = pytest.mark.slow
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+
+
+def test_a_sweep_is_a_list_of_small_picklable_jobs(project):
+    source = Source.from_registry(project / "registry.toml", {"protocol.folds": 2, "protocol.seeds": 2})
+    jobs = plan_sweep(source)
+    assert len(jobs) == 2 * 2 * 2  # folds x models x seeds
+    assert (
+        jobs[0].label == "baseline_cnn (fold 1/2, seed 0)"
+        and jobs[-1].label == "efficientnet_b0 (fold 2/2, seed 1)"
+    )
+    assert pickle.loads(pickle.dumps(jobs)) == jobs and max(len(pickle.dumps(j)) for j in jobs) < 1000
+    assert len({plan_of(job).run_id for job in jobs}) == 8
+
+
+def test_jobs_in_two_processes_write_the_planned_run_folders(project, zoo_cli):
+    code, out, err = zoo_cli(
+        "run", "baseline_cnn", "--epochs", "1", "--set", "protocol.folds=2", "--jobs", "2"
+    )
+    assert code == 0, err
+    folder = project / "experiments" / "synthetic" / "baseline_cnn"
+    source = Source.from_registry(project / "registry.toml", {"protocol.epochs": 1, "protocol.folds": 2})
+    planned = {plan_of(job).run_id for job in plan_sweep(source, ["baseline_cnn"])}
+    assert {p.parent.name for p in folder.glob("*/metrics.json")} == planned
+    assert "| 1 | baseline_cnn (2/2 runs) |" in (project / "leaderboard" / "synthetic.md").read_text()
+    code, out, _ = zoo_cli("run", "baseline_cnn", "--epochs", "1", "--set", "protocol.folds=2", "--jobs", "2")
+    assert code == 0 and out.count("already finished with this exact config") == 2
+
+
+def test_a_job_whose_worker_dies_is_recorded_as_failed_and_the_others_finish(project, zoo_cli):
+    text = textwrap.dedent(TINY_REGISTRY).replace('[models.efficientnet_b0]\npretrained = "auto"\n', "")
+    text += f'[models.killer]\n[plugins]\nmodules = ["{PLUGINS / "failing_models.py"}"]\n'
+    (project / "registry.toml").write_text(text)
+    code, out, err = zoo_cli("run", "--all", "--epochs", "1", "--jobs", "2")
+    assert code == 1
+    assert "killer: its worker process died (killed, or out of memory)" in err.replace("\n", " ") or (
+        "its worker process died" in err
+    )
+    failed = json.loads(
+        next((project / "experiments" / "synthetic" / "killer").glob("*/failed.json")).read_text()
+    )
+    assert "worker process died" in failed["error"]
+    assert next((project / "experiments" / "synthetic" / "baseline_cnn").glob("*/metrics.json")).is_file()
+    board = (project / "leaderboard" / "synthetic.md").read_text()
+    assert "| 1 | baseline_cnn |" in board and "## Failed (not ranked)" in board
+
+
+def test_run_sweep_without_the_cli(project):
+    source = Source.from_registry(project / "registry.toml", {"protocol.epochs": 1})
+    events = []
+    outcomes = run_sweep(plan_sweep(source, ["baseline_cnn"]), events.append)
+    assert len(outcomes) == 1 and outcomes[0].metrics["model"] == "baseline_cnn" and not outcomes[0].error
+    assert [e["kind"] for e in events][0] == "start" and events[-1]["kind"] == "done"
+    assert sum(e["kind"] == "epoch" for e in events) == 1

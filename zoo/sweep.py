@@ -1,0 +1,275 @@
+"""A sweep as jobs: one small, picklable Job per (model or variant, fold, seed); executing one rebuilds what
+it needs (settings, registry, the prepared cache, its split) and writes its run folder as zoo.runner does.
+An executor runs a list of jobs and reports progress as events; the CLI only draws them.
+
+Example (a sweep without the CLI)::
+
+    from zoo.sweep import Source, plan_sweep, run_sweep
+    source = Source.from_registry("registry.toml", {"protocol.seeds": 3})
+    outcomes = run_sweep(plan_sweep(source), jobs=2)   # each: job, run id, metrics or error
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import queue
+import threading
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from zoo.config import load_settings
+from zoo.errors import ZooError
+from zoo.io import write_json
+from zoo.registry import load_registry
+
+Event = dict  # {"job": label, "kind": "start" | "note" | "epoch" | "waiting" | "done" | "failed", ...}
+Emit = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a sweep's settings come from: a registry.toml and the command line's overrides (as JSON, so
+    that a Source is hashable and picklable)."""
+
+    registry_file: str
+    overrides_json: str = "{}"
+
+    @classmethod
+    def from_registry(cls, registry_file: str | Path, overrides: dict | None = None) -> "Source":
+        return cls(str(Path(registry_file).resolve()), json.dumps(overrides or {}, sort_keys=True))
+
+    def load(self):
+        """(settings, registry): the settings with the data set's recommended features under [features]."""
+        settings = load_settings(Path(self.registry_file), json.loads(self.overrides_json))
+        registry = load_registry(settings.plugins)
+        spec = registry.datasets.get(settings.dataset.name)
+        if spec is not None:
+            settings = settings.with_recommended_features(spec.features, spec.name)
+        return settings, registry
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Source
+    model: str
+    fold: int = 1
+    seed: int = 0
+    folds: int = 1
+    seeds: int = 1
+    force: bool = False
+
+    @property
+    def label(self) -> str:
+        """baseline_cnn (fold 2/5, seed 1): which run of a sweep, when there are several."""
+        parts = ([f"fold {self.fold}/{self.folds}"] if self.folds > 1 else []) + (
+            [f"seed {self.seed}"] if self.seeds > 1 else []
+        )
+        return self.model + (f" ({', '.join(parts)})" if parts else "")
+
+
+@dataclass
+class Outcome:
+    job: Job
+    run_id: str = ""
+    run_dir: str = ""
+    metrics: dict | None = None
+    error: str = ""  # why it failed; "" when it finished
+    finished_before: bool = False  # a finished run with this exact config was there already
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_sweep(source: Source, models: list[str] | None = None, force: bool = False) -> list[Job]:
+    """Every (fold, model, seed) of the sweep the settings describe, folds outermost (as `zoo run`)."""
+    from zoo.runner import model_params, run_seeds
+
+    settings, registry = source.load()
+    names = list(settings.models) if models is None else models
+    for name in names:
+        model_params(settings, registry, name)  # unknown names and options fail before any work
+    seeds = run_seeds(settings.protocol)
+    folds = settings.protocol.folds
+    return [
+        Job(source, name, fold, seed, folds, len(seeds), force)
+        for fold in range(1, folds + 1)
+        for name in names
+        for seed in seeds
+    ]
+
+
+@lru_cache(maxsize=4)
+def _context(source: Source):
+    """What every job of a source shares in one process: settings, registry, the prepared cache (built once
+    per data set under its lock: the first job builds it, or finds it built before the sweep started)."""
+    from zoo.runner import prepare_data
+
+    settings, registry = source.load()
+    return settings, registry, prepare_data(settings, registry)
+
+
+@lru_cache(maxsize=16)
+def _splits(source: Source, fold: int):
+    from zoo.runner import split_data
+
+    settings, _, prepared = _context(source)
+    return split_data(settings, prepared, fold)
+
+
+def plan_of(job: Job):
+    """The job's RunPlan (its run id and folder), as zoo.runner plans it."""
+    from zoo.runner import plan_run
+
+    settings, registry, prepared = _context(job.source)
+    return plan_run(
+        settings, registry, job.model, prepared, _splits(job.source, job.fold), job.fold, job.seed
+    )
+
+
+def run_job(job: Job, emit: Emit = lambda event: None) -> Outcome:
+    """Execute one job in this process: its run folder written (or found finished), events emitted."""
+    from zoo.runner import RunFailed, execute
+
+    settings, registry, prepared = _context(job.source)
+    plan = plan_of(job)
+    outcome = Outcome(job, plan.run_id, str(plan.run_dir), notes=list(plan.config["notes"]))
+    outcome.finished_before = plan.finished and not job.force
+    emit(
+        {
+            "job": job.label,
+            "kind": "start",
+            "run_id": plan.run_id,
+            "run_dir": str(plan.run_dir),
+            "finished": outcome.finished_before,
+            "resuming": (plan.run_dir / "checkpoint.pt").is_file(),
+            "epochs": plan.protocol.epochs,
+            "notes": outcome.notes,
+        }
+    )
+
+    def on_epoch(row):
+        emit({"job": job.label, "kind": "epoch", **row})
+
+    def waiting(what):
+        emit({"job": job.label, "kind": "waiting", "what": what})
+
+    try:
+        outcome.metrics = execute(
+            plan,
+            settings,
+            registry,
+            prepared,
+            _splits(job.source, job.fold),
+            force=job.force,
+            on_epoch=on_epoch,
+            waiting=waiting,
+        )
+    except RunFailed as exc:
+        outcome.error = str(exc)
+        emit({"job": job.label, "kind": "failed", "error": outcome.error, "run_id": plan.run_id})
+        return outcome
+    emit({"job": job.label, "kind": "done", "run_id": plan.run_id, "metrics": outcome.metrics})
+    return outcome
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_in_worker(job: Job, events) -> Outcome:
+    return run_job(job, events.put)
+
+
+def run_sweep(jobs: list[Job], emit: Emit = lambda event: None, jobs_at_once: int = 1) -> list[Outcome]:
+    """Run `jobs` here one after another (jobs_at_once 1), or in that many processes, each with its share
+    of the CPU threads; on a machine with several GPUs, one GPU per process. A job that raises, or whose
+    process dies, is an Outcome with its error (and failed.json in its run folder); the others go on."""
+    _context.cache_clear()  # what a job shares is read afresh for each sweep (registry.toml may have changed)
+    _splits.cache_clear()
+    if jobs_at_once <= 1:
+        outcomes = []
+        for job in jobs:
+            try:
+                outcomes.append(run_job(job, emit))
+            except ZooError as exc:  # e.g. the data went away: this job fails, the sweep goes on
+                outcomes.append(_failed(job, str(exc), emit))
+        return outcomes
+    return _run_parallel(jobs, emit, jobs_at_once)
+
+
+def _run_parallel(jobs: list[Job], emit: Emit, n: int) -> list[Outcome]:
+    context = multiprocessing.get_context("spawn")  # no fork of a process that has run torch
+    manager = context.Manager()
+    events = manager.Queue()
+    stop = threading.Event()
+
+    def relay():  # the workers' events reach the caller's display here, in the caller's process
+        while not stop.is_set() or not events.empty():
+            try:
+                emit(events.get(timeout=0.1))
+            except queue.Empty:
+                continue
+
+    relay_thread = threading.Thread(target=relay, daemon=True)
+    relay_thread.start()
+    threads = max(1, (os.cpu_count() or 1) // n)
+    outcomes: dict[Job, Outcome] = {}
+    try:
+        pending = list(jobs)
+        while pending:  # a pool whose worker died is broken: the jobs it did not finish go to a new one
+            with ProcessPoolExecutor(
+                n, mp_context=context, initializer=_worker_init, initargs=(threads,)
+            ) as pool:
+                futures = {pool.submit(_run_in_worker, job, events): job for job in pending}
+                broken = []
+                for future in as_completed(futures):
+                    job = futures[future]
+                    try:
+                        outcomes[job] = future.result()
+                    except BrokenProcessPool:
+                        broken.append(job)
+                    except Exception as exc:
+                        outcomes[job] = _failed(job, f"{type(exc).__name__}: {exc}", emit)
+            if broken and len(broken) == len(pending):  # nothing finished: the first job killed its worker
+                outcomes[broken[0]] = _failed(
+                    broken[0], "its worker process died (killed, or out of memory)", emit
+                )
+                broken = broken[1:]
+            pending = broken
+    finally:
+        stop.set()
+        relay_thread.join()
+        manager.shutdown()
+    return [outcomes[job] for job in jobs]
+
+
+def _failed(job: Job, error: str, emit: Emit) -> Outcome:
+    """A job that could not report its own failure (its process died): recorded in failed.json."""
+    try:
+        plan = plan_of(job)
+    except ZooError:
+        plan = None
+    outcome = Outcome(job, plan.run_id if plan else "", str(plan.run_dir) if plan else "", error=error)
+    if plan is not None and not (plan.run_dir / "failed.json").is_file():
+        plan.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(
+            plan.run_dir / "failed.json",
+            {
+                "model": job.model,
+                "run_id": plan.run_id,
+                "dataset": plan.config["dataset"]["key"],
+                "fold": plan.config.get("fold"),
+                "error": error,
+                "traceback": "",
+                "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
+    emit({"job": job.label, "kind": "failed", "error": error, "run_id": outcome.run_id})
+    return outcome
