@@ -50,9 +50,7 @@ def main() -> int:
         wave = 0.02 * rng.standard_normal(int(args.minutes * 60 * rate)).astype(np.float32)
         sf.write(root / "long.wav", wave, rate, subtype="PCM_16")
         hours = args.minutes / 60
-        print(
-            f"\n{args.minutes:g} min of 44.1 kHz audio; torch threads {torch.get_num_threads()}"
-        )
+        print(f"\n{args.minutes:g} min of 44.1 kHz audio; torch threads {torch.get_num_threads()}")
         print(f"{'model':<16} {'wall s':>8} {'audio h / s':>12} {'model alone s':>14}")
         for model in ("baseline_cnn", "efficientnet_b0"):
             run_dir = next((root / "experiments" / "synthetic" / model).iterdir())
