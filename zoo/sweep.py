@@ -15,9 +15,6 @@ import json
 import multiprocessing
 import os
 import queue
-import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -177,20 +174,22 @@ def run_job(job: Job, emit: Emit = lambda event: None) -> Outcome:
     return outcome
 
 
-def _worker_init(threads: int) -> None:
+def _job_process(index: int, job: Job, threads: int, events, results) -> None:
+    """One job in a process of its own: its outcome (or the error that stopped it) on `results`."""
     import torch
 
     torch.set_num_threads(threads)
-
-
-def _run_in_worker(job: Job, events) -> Outcome:
-    return run_job(job, events.put)
+    try:
+        outcome = run_job(job, events.put)
+    except Exception as exc:
+        outcome = Outcome(job, error=f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+    results.put((index, outcome))
 
 
 def run_sweep(jobs: list[Job], emit: Emit = lambda event: None, jobs_at_once: int = 1) -> list[Outcome]:
-    """Run `jobs` here one after another (jobs_at_once 1), or in that many processes, each with its share
-    of the CPU threads; on a machine with several GPUs, one GPU per process. A job that raises, or whose
-    process dies, is an Outcome with its error (and failed.json in its run folder); the others go on."""
+    """Run `jobs` here one after another (jobs_at_once 1), or each in a process of its own, that many at
+    once, each with its share of the CPU threads. A job that raises, or whose process dies, is an Outcome
+    with its error (and failed.json in its run folder); the others go on."""
     _context.cache_clear()  # what a job shares is read afresh for each sweep (registry.toml may have changed)
     _splits.cache_clear()
     if jobs_at_once <= 1:
@@ -205,49 +204,56 @@ def run_sweep(jobs: list[Job], emit: Emit = lambda event: None, jobs_at_once: in
 
 
 def _run_parallel(jobs: list[Job], emit: Emit, n: int) -> list[Outcome]:
+    """Each job in a process of its own, n at a time: a process that dies without an outcome (killed, out of
+    memory) names its job exactly, which is recorded as failed; the others go on."""
+    import time
+
     context = multiprocessing.get_context("spawn")  # no fork of a process that has run torch
     manager = context.Manager()
-    events = manager.Queue()
-    stop = threading.Event()
-
-    def relay():  # the workers' events reach the caller's display here, in the caller's process
-        while not stop.is_set() or not events.empty():
-            try:
-                emit(events.get(timeout=0.1))
-            except queue.Empty:
-                continue
-
-    relay_thread = threading.Thread(target=relay, daemon=True)
-    relay_thread.start()
+    events, results = manager.Queue(), manager.Queue()
     threads = max(1, (os.cpu_count() or 1) // n)
-    outcomes: dict[Job, Outcome] = {}
+    outcomes: dict[int, Outcome] = {}
+    running: dict[int, multiprocessing.process.BaseProcess] = {}
+
+    def drain():
+        while True:
+            try:
+                emit(events.get_nowait())
+            except queue.Empty:
+                break
+        while True:
+            try:
+                index, outcome = results.get_nowait()
+            except queue.Empty:
+                break
+            outcomes[index] = outcome
+
     try:
-        pending = list(jobs)
-        while pending:  # a pool whose worker died is broken: the jobs it did not finish go to a new one
-            with ProcessPoolExecutor(
-                n, mp_context=context, initializer=_worker_init, initargs=(threads,)
-            ) as pool:
-                futures = {pool.submit(_run_in_worker, job, events): job for job in pending}
-                broken = []
-                for future in as_completed(futures):
-                    job = futures[future]
-                    try:
-                        outcomes[job] = future.result()
-                    except BrokenProcessPool:
-                        broken.append(job)
-                    except Exception as exc:
-                        outcomes[job] = _failed(job, f"{type(exc).__name__}: {exc}", emit)
-            if broken and len(broken) == len(pending):  # nothing finished: the first job killed its worker
-                outcomes[broken[0]] = _failed(
-                    broken[0], "its worker process died (killed, or out of memory)", emit
+        waiting = list(range(len(jobs)))
+        while waiting or running:
+            while waiting and len(running) < n:
+                index = waiting.pop(0)
+                process = context.Process(
+                    target=_job_process, args=(index, jobs[index], threads, events, results)
                 )
-                broken = broken[1:]
-            pending = broken
+                process.start()
+                running[index] = process
+            time.sleep(0.05)
+            for index, process in list(running.items()):
+                if process.is_alive():
+                    continue
+                process.join()
+                del running[index]
+                drain()  # a finished process put its outcome before it exited
+                if index not in outcomes:
+                    why = f"its worker process died (exit code {process.exitcode}: killed, or out of memory)"
+                    outcomes[index] = _failed(jobs[index], why, emit)
+            drain()
     finally:
-        stop.set()
-        relay_thread.join()
+        for process in running.values():
+            process.kill()
         manager.shutdown()
-    return [outcomes[job] for job in jobs]
+    return [outcomes[i] for i in range(len(jobs))]
 
 
 def _failed(job: Job, error: str, emit: Emit) -> Outcome:
