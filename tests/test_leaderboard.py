@@ -119,7 +119,7 @@ def test_folds_and_seeds_pool_into_one_row_each_test_clip_once(tmp_path):
     low, high = row["intervals"]["accuracy"]
     assert low < row["accuracy"] <= high <= 1
     text = render_markdown(board, tmp_path / "leaderboard")
-    assert "| 1 | cnn (4/4 runs) | 0.9688 ± 0.0315 (" in text
+    assert "| 1 | cnn (4 runs) | 0.9688 ± 0.0315 (" in text
 
 
 def test_rows_the_leader_cannot_be_told_from_share_its_rank(tmp_path):
@@ -150,6 +150,7 @@ def test_a_row_with_fewer_folds_is_compared_on_the_clips_both_were_tested_on(tmp
     board = build_board(exp, "birds")
     mlp = next(r for r in board.rows if r["model"] == "mlp")
     assert mlp["n_test"] == 40 and mlp["vs_leader"].difference == 0 and mlp["vs_leader"].p == 1.0
+    assert "| 1 (tied) | mlp (1 run, 1/2 folds) |" in render_markdown(board, tmp_path / "leaderboard")
 
 
 def test_markdown_links_reports_compute_and_the_per_class_view(tmp_path):

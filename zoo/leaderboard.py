@@ -220,10 +220,12 @@ def weights_of(run: dict, short: bool = False) -> str:
 
 
 def row_label(row: dict) -> str:
-    """The model's name, with how many of its runs are in when it has several (folds x seeds)."""
-    if row["runs_planned"] <= 1 and row["runs_done"] <= 1:
-        return row["model"]
-    return f"{row['model']} ({row['runs_done']}/{row['runs_planned']} runs)"
+    """The model's name, with how many runs it pools when several, and how many of the folds are in when
+    some are missing: cnn (6 runs), cnn (4 runs, 2/5 folds)."""
+    folds = (row.get("fold") or {}).get("of", 1)
+    missing = f", {row['folds_done']}/{folds} folds" if row["folds_done"] < folds else ""
+    runs = f"{row['runs_done']} run" + ("s" if row["runs_done"] > 1 else "")
+    return row["model"] + (f" ({runs}{missing})" if row["runs_done"] > 1 or missing else "")
 
 
 def rank_label(row: dict) -> str:
