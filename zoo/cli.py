@@ -17,7 +17,6 @@ from rich.table import Column, Table
 
 from zoo.config import find_registry, load_settings, parse_value, settings_from_dict, with_overrides
 from zoo.errors import ZooError, ZooWarning
-from zoo.registry import load_registry
 
 console = Console(soft_wrap=True)  # long paths and messages stay on one line (grep-able)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -221,12 +220,9 @@ def _settings(args, needs_registry: bool = True):
 
 def _load(args, needs_registry: bool = True):
     """Settings and registry; the features are the active data set's recommendation under [features]."""
-    settings = _settings(args, needs_registry)
-    registry = load_registry(settings.plugins)
-    spec = registry.datasets.get(settings.dataset.name)
-    if spec is not None:
-        settings = settings.with_recommended_features(spec.features, spec.name)
-    return settings, registry
+    from zoo.runner import with_registry
+
+    return with_registry(_settings(args, needs_registry))
 
 
 def _warn_broken(registry) -> None:

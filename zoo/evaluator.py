@@ -14,7 +14,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 from zoo.errors import ZooError
 from zoo.io import write_atomic, write_csv, write_json, write_text
 from zoo.metrics import ECE_BINS, METRICS
-from zoo.stats import LEVEL, Scored, confidence_interval, group_weights
+from zoo.stats import LEVEL, Scored, every_metric
 
 MISTAKES_SHOWN = 20  # the most confident mistakes listed in report.md
 
@@ -60,13 +60,10 @@ def evaluate(
     pred = probs.argmax(1)
     labels = list(range(len(classes)))
     scored = Scored(y, probs[None], np.asarray(paths if groups is None else groups, dtype=str))
-    weights = group_weights(scored.groups)
-    metrics, intervals = {}, {}
-    for metric in METRICS:
-        value, low, high = confidence_interval(scored, metric, weights)
-        metrics[metric.name], intervals[metric.name] = value, [low, high]
+    scores = every_metric(scored)
+    metrics = {name: value for name, (value, _, _) in scores.items()}
     metrics |= {
-        "intervals": intervals,
+        "intervals": {name: [low, high] for name, (_, low, high) in scores.items()},
         "interval": f"{LEVEL:.0%} bootstrap over the test clips resampled by group",
         "n_test": int(len(y)),
         "n_groups": int(len(np.unique(scored.groups))),

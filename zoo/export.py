@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from zoo.data.cache import centre_per_window
 from zoo.data.features import DB_FLOOR
 from zoo.errors import ZooError
 from zoo.inference import TrainedRun
@@ -47,9 +48,8 @@ class Exported(nn.Module):
         real, imag = spec.chunk(2, dim=1)
         mel = torch.matmul(self.fbanks, real * real + imag * imag)
         x = (10 * torch.log10(mel.clamp_min(DB_FLOOR)))[:, None]
-        if self.clip_normalise:  # zoo.data.cache.centre_per_window
-            sounding = (x.amax(dim=2, keepdim=True) > -99.0).float()
-            x = x - (x * sounding).sum(dim=3, keepdim=True) / sounding.sum(dim=3, keepdim=True).clamp_min(1)
+        if self.clip_normalise:
+            x = centre_per_window(x)
         return torch.softmax(self.model((x - self.mean) / self.std), dim=1)
 
 

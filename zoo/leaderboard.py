@@ -15,7 +15,7 @@ import numpy as np
 
 from zoo.io import locked, sweep_temporaries, write_atomic, write_text
 from zoo.metrics import BY_NAME, METRICS, RANK_BY, per_class_f1
-from zoo.stats import LEVEL, Comparison, Scored, confidence_interval, group_weights, paired
+from zoo.stats import LEVEL, Comparison, Scored, every_metric, paired
 
 PER_RUN = ("fold", "split", "run_id", "environment")  # config.json keys that differ by fold (and seed)
 ALPHA = 1 - LEVEL  # rows whose paired p-value against the leader is at least this share its rank
@@ -143,10 +143,9 @@ def _aggregate(slots: dict[tuple[int, int], dict]) -> dict:
     }
     row["scored"] = scored = _pool(slots, latest["config"]["dataset"]["classes"])
     row["n_test"] = len(scored.y)
-    weights = group_weights(scored.groups)
-    row["intervals"] = {}
+    scores, row["intervals"] = every_metric(scored), {}
     for metric in METRICS:
-        row[metric.name], *row["intervals"][metric.name] = confidence_interval(scored, metric, weights)
+        row[metric.name], *row["intervals"][metric.name] = scores[metric.name]
         if len(slots) > 1:
             values = [r.get(metric.name, np.nan) for r in slots.values()]
             row[metric.name + "_std"] = float(np.std(values, ddof=1))

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from zoo.config import Protocol, Settings, settings_dict
 from zoo.errors import ZooError, ZooWarning
 from zoo.io import locked, read_json, sweep_temporaries, write_csv, write_json
-from zoo.registry import Registry
+from zoo.registry import Registry, load_registry
 
 Waiting = Callable[[str], None]  # told what another zoo process is doing while this one waits for it
 RUN_FILES = (
@@ -47,6 +47,32 @@ def find_run(run: str | Path, experiments: str | Path) -> Path:
     if len(matches) > 1:
         raise ZooError(f"Run id {str(run)!r} is ambiguous ({len(matches)} runs): give more characters.")
     return matches[0]
+
+
+def with_registry(settings: Settings) -> tuple[Settings, Registry]:
+    """The registry of these settings' plugins, and the settings with the active data set's recommended
+    features under [features] (what every command and every job works with)."""
+    registry = load_registry(settings.plugins)
+    spec = registry.datasets.get(settings.dataset.name)
+    if spec is not None:
+        settings = settings.with_recommended_features(spec.features, spec.name)
+    return settings, registry
+
+
+def record_failure(plan: RunPlan, folder: Path, error: str, trace: str = "") -> None:
+    """failed.json in `folder`: why the planned run failed (one line), the traceback, when."""
+    write_json(
+        folder / "failed.json",
+        {
+            "model": plan.model,
+            "run_id": plan.run_id,
+            "dataset": plan.config["dataset"]["key"],
+            "fold": plan.config.get("fold"),
+            "error": " ".join(error.split()),
+            "traceback": trace,
+            "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
 
 
 def dataset_root(settings: Settings, registry: Registry) -> Path:
@@ -245,18 +271,8 @@ def execute(
             _train_and_evaluate(plan, work, settings, registry, prepared, splits, on_epoch)
         except Exception as exc:
             message = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
-            write_json(
-                work / "failed.json",
-                {
-                    "model": plan.model,
-                    "run_id": plan.run_id,
-                    "dataset": settings.dataset.key,
-                    "fold": plan.config.get("fold"),
-                    "error": " ".join(message.split()),
-                    "traceback": traceback.format_exc(),  # with the plugin's own error behind a ZooError
-                    "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                },
-            )
+            # the traceback holds the plugin's own error behind a ZooError
+            record_failure(plan, work, message, traceback.format_exc())
             kept = " (the finished run is kept)" if work == plan.staging else ""
             raise RunFailed(
                 f"{plan.model}: run {plan.run_id} failed{kept}: {' '.join(message.split())}", work

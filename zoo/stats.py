@@ -65,6 +65,14 @@ def confidence_interval(scored: Scored, metric: Metric, weights: np.ndarray | No
     return (float(scored.values(metric)), *interval(scored.values(metric, weights)))
 
 
+def every_metric(scored: Scored) -> dict[str, tuple[float, float, float]]:
+    """Each metric of zoo.metrics: (estimate, low, high), all on the same group resamples."""
+    from zoo.metrics import METRICS
+
+    weights = group_weights(scored.groups)
+    return {metric.name: confidence_interval(scored, metric, weights) for metric in METRICS}
+
+
 @dataclass(frozen=True)
 class Comparison:
     difference: float  # a - b on the same clips

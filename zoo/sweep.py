@@ -16,15 +16,12 @@ import multiprocessing
 import os
 import queue
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 from zoo.config import load_settings
 from zoo.errors import ZooError
-from zoo.io import write_json
-from zoo.registry import load_registry
 
 Event = dict  # {"job": label, "kind": "start" | "note" | "epoch" | "waiting" | "done" | "failed", ...}
 Emit = Callable[[Event], None]
@@ -44,12 +41,9 @@ class Source:
 
     def load(self):
         """(settings, registry): the settings with the data set's recommended features under [features]."""
-        settings = load_settings(Path(self.registry_file), json.loads(self.overrides_json))
-        registry = load_registry(settings.plugins)
-        spec = registry.datasets.get(settings.dataset.name)
-        if spec is not None:
-            settings = settings.with_recommended_features(spec.features, spec.name)
-        return settings, registry
+        from zoo.runner import with_registry
+
+        return with_registry(load_settings(Path(self.registry_file), json.loads(self.overrides_json)))
 
 
 @dataclass(frozen=True)
@@ -264,18 +258,9 @@ def _failed(job: Job, error: str, emit: Emit) -> Outcome:
         plan = None
     outcome = Outcome(job, plan.run_id if plan else "", str(plan.run_dir) if plan else "", error=error)
     if plan is not None and not (plan.run_dir / "failed.json").is_file():
+        from zoo.runner import record_failure
+
         plan.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(
-            plan.run_dir / "failed.json",
-            {
-                "model": job.model,
-                "run_id": plan.run_id,
-                "dataset": plan.config["dataset"]["key"],
-                "fold": plan.config.get("fold"),
-                "error": error,
-                "traceback": "",
-                "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            },
-        )
+        record_failure(plan, plan.run_dir, error)
     emit({"job": job.label, "kind": "failed", "error": error, "run_id": outcome.run_id})
     return outcome
