@@ -13,14 +13,19 @@ initialisation by default.
 from __future__ import annotations
 
 import zoo
-from zoo.weights import Weights, load_matching
+from zoo.weights import Checkpoint
 
-SOURCE = Weights("ast", source="AudioSet", where="github.com/YuanGongND/ast (audioset_10_10_0.4593.pth)")
 GRID = (64, 64)  # the nominal input (n_mels, frames) the position embeddings are made for
 
 
 def rename(key: str) -> str:
+    """AST's checkpoint keys (`module.v.blocks.0...`) to timm's (`blocks.0...`)."""
     return key.removeprefix("module.").removeprefix("v.")
+
+
+SOURCE = Checkpoint(
+    "ast", source="AudioSet", where="github.com/YuanGongND/ast (audioset_10_10_0.4593.pth)", rename=rename
+)
 
 
 def build(
@@ -47,23 +52,13 @@ def build(
         dynamic_img_size=True,
         dynamic_img_pad=True,
     )
-    resolved = SOURCE.resolve({"pretrained": pretrained, "weights": weights})[0]
-    if resolved["pretrained"]:
-        _load(model, resolved["weights"])
-    return model
-
-
-def _load(model, path) -> str:
-    """Load a checkpoint into `model` (tensors matching by name and shape, AST's prefixes stripped)."""
-    return load_matching(model, path, rename)
+    return SOURCE.load_into(model, pretrained, weights)
 
 
 def resolve(params: dict):
-    params, notes = SOURCE.resolve(params)
-    if params["pretrained"]:
-        probe = build(2, params["embed_dim"], params["depth"], params["num_heads"], params["patch"])
-        notes = [*notes, _load(probe, params["weights"])]
-    return params, notes
+    return SOURCE.resolve_with(
+        params, lambda: build(2, params["embed_dim"], params["depth"], params["num_heads"], params["patch"])
+    )
 
 
 @zoo.hookimpl

@@ -10,9 +10,9 @@ feature extractor; the 527-class head is left out). Random initialisation by def
 from __future__ import annotations
 
 import zoo
-from zoo.weights import Weights, load_matching
+from zoo.weights import Checkpoint
 
-SOURCE = Weights(
+SOURCE = Checkpoint(
     "mobilenet_v3", source="AudioSet", where="github.com/fschmid56/EfficientAT releases (mn10_as.pt)"
 )
 
@@ -33,17 +33,11 @@ def build(
         1, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=False
     )
     nn.init.kaiming_normal_(model.features[0][0].weight, mode="fan_out")
-    resolved = SOURCE.resolve({"pretrained": pretrained, "weights": weights})[0]
-    if resolved["pretrained"]:
-        load_matching(model, resolved["weights"])
-    return model
+    return SOURCE.load_into(model, pretrained, weights)
 
 
 def resolve(params: dict):
-    params, notes = SOURCE.resolve(params)
-    if params["pretrained"]:
-        notes = [*notes, load_matching(build(2, params["width"]), params["weights"])]
-    return params, notes
+    return SOURCE.resolve_with(params, lambda: build(2, params["width"]))
 
 
 @zoo.hookimpl

@@ -12,7 +12,7 @@ normalises each mel bin by the train split's statistics) or its 527-class AudioS
 from __future__ import annotations
 
 import zoo
-from zoo.weights import Weights, load_matching
+from zoo.weights import Checkpoint
 
 WHERE = "zenodo.org/records/3987831 (Cnn6_mAP=0.343.pth, Cnn10_mAP=0.380.pth, Cnn14_mAP=0.431.pth)"
 VARIANTS = {
@@ -83,24 +83,14 @@ def _modules():
 
 def factory(name: str):
     channels, kernel, embedding, pool_last = VARIANTS[name]
-    source = Weights(name, source="AudioSet", where=WHERE)
+    source = Checkpoint(name, source="AudioSet", where=WHERE)
 
     def build(num_classes: int, pretrained: bool | str = False, weights: str = "", dropout: float = 0.2):
         model = _modules()(num_classes, channels, kernel, embedding, pool_last, dropout)
-        resolved = source.resolve({"pretrained": pretrained, "weights": weights})[0]
-        if resolved["pretrained"]:
-            load_matching(model, resolved["weights"])
-        return model
+        return source.load_into(model, pretrained, weights)
 
     def resolve(params: dict):
-        params, notes = source.resolve(params)
-        if params["pretrained"]:
-            import torch
-
-            probe = _modules()(2, channels, kernel, embedding, pool_last)
-            with torch.no_grad():
-                notes = [*notes, load_matching(probe, params["weights"])]
-        return params, notes
+        return source.resolve_with(params, lambda: _modules()(2, channels, kernel, embedding, pool_last))
 
     return build, resolve, source
 

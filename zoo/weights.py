@@ -87,6 +87,29 @@ class Weights:
         return params, [f"{self.source} weights from the hub ({self.hub_id})"]
 
 
+@dataclass(frozen=True)
+class Checkpoint(Weights):
+    """Weights released in another layout than the model's (PANNs, AST, EfficientAT): loaded by name and
+    shape (load_matching), after `rename` maps the release's keys onto the model's."""
+
+    rename: Callable[[str], str] = lambda key: key
+
+    def load_into(self, model, pretrained: bool | str, weights: str):
+        """`model` with the weights that pretrained/weights resolve to, if any (a build() calls this)."""
+        resolved = self.resolve({"pretrained": pretrained, "weights": weights})[0]
+        if resolved["pretrained"]:
+            load_matching(model, resolved["weights"], self.rename)
+        return model
+
+    def resolve_with(self, params: dict, probe: Callable[[], object]) -> tuple[dict, list[str]]:
+        """resolve(), and when weights are found, a note of what they load into probe(), a model built
+        as the run will build it (a spec's `resolve`, so that the run's notes say it)."""
+        params, notes = self.resolve(params)
+        if params["pretrained"]:
+            notes = [*notes, load_matching(probe(), params["weights"], self.rename)]
+        return params, notes
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """A state dict from a .safetensors file or a torch checkpoint (unwrapping {"model": ...} and
     {"state_dict": ...}, as PANNs and many releases save them)."""
