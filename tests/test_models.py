@@ -24,11 +24,11 @@ EVERY_MODEL = sorted(REGISTRY.models) + sorted(VARIANTS)
 def build_named(name: str, num_classes: int):
     """A registered model or a VARIANTS entry, through the runner's own lookup, without pretrained weights."""
     from zoo.config import settings_from_dict
-    from zoo.runner import model_spec
+    from zoo.runner import model_spec, without_pretrained
 
     settings = settings_from_dict({"models": VARIANTS}, Path("."))
     spec, params = model_spec(settings, REGISTRY, name)
-    return spec.build(num_classes, **{**params, **({"pretrained": False} if "pretrained" in params else {})})
+    return spec.build(num_classes, **without_pretrained(params))
 
 
 @pytest.mark.parametrize("size", [(64, 64), (128, 256)], ids=["64x64", "128x256"])

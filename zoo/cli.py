@@ -310,9 +310,11 @@ def _parameters(spec, params: dict) -> str:
     """Millions of parameters of the model at 10 classes, built without pretrained weights."""
     import torch
 
+    from zoo.runner import without_pretrained
+
     try:
         with torch.device("meta"):
-            model = spec.build(10, **{**params, **({"pretrained": False} if "pretrained" in params else {})})
+            model = spec.build(10, **without_pretrained(params))
         return f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}"
     except Exception as exc:
         return f"? ({type(exc).__name__})"

@@ -22,7 +22,7 @@ from zoo.data.audio import Decoded, DecodeError, fit_length, read_clip, resample
 from zoo.data.cache import centre_per_window
 from zoo.data.features import LogMel
 from zoo.errors import ZooError
-from zoo.runner import find_run
+from zoo.runner import find_run, without_pretrained
 
 NORMALISATION_FILE = "normalisation.json"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
@@ -87,7 +87,7 @@ class TrainedRun:
 
         model = self.config["model"]
         spec = (registry or load_registry()).model(model.get("builds", model["name"]))
-        params = {**model["params"], **({"pretrained": False} if "pretrained" in model["params"] else {})}
+        params = without_pretrained(model["params"])
         built = spec.build(len(self.classes), **params)
         built.load_state_dict(weights)
         return built

@@ -180,6 +180,12 @@ def model_params(settings: Settings, registry: Registry, name: str) -> dict:
     return model_spec(settings, registry, name)[1]
 
 
+def without_pretrained(params: dict) -> dict:
+    """A model's params with `pretrained = false` where it has that option: for building it when its weights
+    come from elsewhere (a run's checkpoint) or do not matter (counting parameters)."""
+    return {**params, "pretrained": False} if "pretrained" in params else dict(params)
+
+
 def run_seeds(protocol: Protocol) -> range:
     """The training seeds of a sweep: seed, seed + 1, ... (protocol.seeds of them)."""
     return range(protocol.seed, protocol.seed + protocol.seeds)
