@@ -134,6 +134,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--jobs", type=int, default=1, help="runs at once, each in a process of its own (default 1: here)"
     )
+    run.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where jobs run: local (this machine) or ray (a Ray cluster: pip install 'audio-zoo[ray]')",
+    )
+    run.add_argument(
+        "--address", help="the Ray cluster to use: auto, ray://HOST:10001 (default: start one here)"
+    )
+    run.add_argument(
+        "--gpus-per-job",
+        type=float,
+        help="the share of a GPU each job gets (0.25: four small jobs share one; default 1 where GPUs are)",
+    )
     run.set_defaults(func=cmd_run)
     scaffold = sub.add_parser(
         "new-plugin",
@@ -495,7 +509,7 @@ def _print_recommendation(settings, prepared, splits) -> None:
 
 def cmd_run(args) -> int:
     from zoo.runner import model_params
-    from zoo.sweep import Source, plan_sweep, run_sweep
+    from zoo.sweep import Source, executor_named, plan_sweep, run_sweep
 
     settings, registry = _load(args)
     _warn_broken(registry)
@@ -509,8 +523,7 @@ def cmd_run(args) -> int:
         )
     for name in names:
         model_params(settings, registry, name)  # unknown names and options fail before any work
-    if args.jobs < 1:
-        raise ZooError(f"--jobs {args.jobs}: give 1 or more.")
+    executor = executor_named(args.executor, args.jobs, args.gpus_per_job, args.address)
     _check_outputs(settings, "cache", "experiments", "leaderboard")
     prepared = _prepare(settings, registry)  # once, before any job starts
     for fold in range(1, settings.protocol.folds + 1):
@@ -518,7 +531,7 @@ def cmd_run(args) -> int:
     source = Source.from_registry(args.registry or find_registry(), _overrides(args))
     jobs = plan_sweep(source, names, args.force)
     with _SweepDisplay() as display:
-        outcomes = run_sweep(jobs, display.emit, args.jobs)
+        outcomes = run_sweep(jobs, display.emit, executor)
     results = [o for o in outcomes if not o.error]
     failures = [o for o in outcomes if o.error]
     _print_results(results, failures)

@@ -4,9 +4,9 @@ An executor runs a list of jobs and reports progress as events; the CLI only dra
 
 Example (a sweep without the CLI)::
 
-    from zoo.sweep import Source, plan_sweep, run_sweep
+    from zoo.sweep import Processes, Source, plan_sweep, run_sweep
     source = Source.from_registry("registry.toml", {"protocol.seeds": 3})
-    outcomes = run_sweep(plan_sweep(source), jobs=2)   # each: job, run id, metrics or error
+    outcomes = run_sweep(plan_sweep(source), executor=Processes(jobs=2))  # job, run id, metrics, error
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import queue
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -136,6 +137,7 @@ def run_job(job: Job, emit: Emit = lambda event: None) -> Outcome:
             "kind": "start",
             "run_id": plan.run_id,
             "run_dir": str(plan.run_dir),
+            "pid": os.getpid(),  # the process that runs it (an executor's worker)
             "finished": outcome.finished_before,
             "resuming": (plan.run_dir / "checkpoint.pt").is_file(),
             "epochs": plan.protocol.epochs,
@@ -168,25 +170,29 @@ def run_job(job: Job, emit: Emit = lambda event: None) -> Outcome:
     return outcome
 
 
-def _job_process(index: int, job: Job, threads: int, events, results) -> None:
-    """One job in a process of its own: its outcome (or the error that stopped it) on `results`."""
-    import torch
-
-    torch.set_num_threads(threads)
-    try:
-        outcome = run_job(job, events.put)
-    except Exception as exc:
-        outcome = Outcome(job, error=f"{type(exc).__name__}: {' '.join(str(exc).split())}")
-    results.put((index, outcome))
-
-
-def run_sweep(jobs: list[Job], emit: Emit = lambda event: None, jobs_at_once: int = 1) -> list[Outcome]:
-    """Run `jobs` here one after another (jobs_at_once 1), or each in a process of its own, that many at
-    once, each with its share of the CPU threads. A job that raises, or whose process dies, is an Outcome
-    with its error (and failed.json in its run folder); the others go on."""
+def run_sweep(jobs: list[Job], emit: Emit = lambda event: None, executor: "Executor | None" = None):
+    """Run `jobs` on `executor` (default Local(): here, one after another) and return their Outcomes, in
+    order. Each data set's cache is prepared here first, once, so that no two jobs build it. A job that
+    fails (it raises, or its process or worker dies) is an Outcome with its error and failed.json in its run
+    folder; the others go on."""
     _context.cache_clear()  # what a job shares is read afresh for each sweep (registry.toml may have changed)
     _splits.cache_clear()
-    if jobs_at_once <= 1:
+    for source in dict.fromkeys(job.source for job in jobs):
+        _context(source)
+    return (executor or Local()).run(jobs, emit)
+
+
+class Executor:
+    """Runs a list of jobs, reporting their events through `emit`: one Outcome per job, in order."""
+
+    def run(self, jobs: list[Job], emit: Emit) -> list[Outcome]:
+        raise NotImplementedError
+
+
+class Local(Executor):
+    """One job after another in this process."""
+
+    def run(self, jobs: list[Job], emit: Emit) -> list[Outcome]:
         outcomes = []
         for job in jobs:
             try:
@@ -194,60 +200,132 @@ def run_sweep(jobs: list[Job], emit: Emit = lambda event: None, jobs_at_once: in
             except ZooError as exc:  # e.g. the data went away: this job fails, the sweep goes on
                 outcomes.append(_failed(job, str(exc), emit))
         return outcomes
-    return _run_parallel(jobs, emit, jobs_at_once)
 
 
-def _run_parallel(jobs: list[Job], emit: Emit, n: int) -> list[Outcome]:
-    """Each job in a process of its own, n at a time: a process that dies without an outcome (killed, out of
-    memory) names its job exactly, which is recorded as failed; the others go on."""
-    import time
-
-    context = multiprocessing.get_context("spawn")  # no fork of a process that has run torch
-    manager = context.Manager()
-    events, results = manager.Queue(), manager.Queue()
-    threads = max(1, (os.cpu_count() or 1) // n)
-    outcomes: dict[int, Outcome] = {}
-    running: dict[int, multiprocessing.process.BaseProcess] = {}
-
-    def drain():
-        while True:
-            try:
-                emit(events.get_nowait())
-            except queue.Empty:
-                break
-        while True:
-            try:
-                index, outcome = results.get_nowait()
-            except queue.Empty:
-                break
-            outcomes[index] = outcome
-
+def run_reporting(job: Job, emit: Emit) -> Outcome:
+    """run_job in an executor's worker: an error outside the run's own (the data gone, a plugin that will not
+    import) is recorded as the job's failure too, never raised."""
     try:
-        waiting = list(range(len(jobs)))
-        while waiting or running:
-            while waiting and len(running) < n:
-                index = waiting.pop(0)
-                process = context.Process(
-                    target=_job_process, args=(index, jobs[index], threads, events, results)
-                )
-                process.start()
-                running[index] = process
-            time.sleep(0.05)
-            for index, process in list(running.items()):
-                if process.is_alive():
-                    continue
-                process.join()
-                del running[index]
-                drain()  # a finished process put its outcome before it exited
-                if index not in outcomes:
-                    why = f"its worker process died (exit code {process.exitcode}: killed, or out of memory)"
-                    outcomes[index] = _failed(jobs[index], why, emit)
-            drain()
-    finally:
-        for process in running.values():
-            process.kill()
-        manager.shutdown()
-    return [outcomes[i] for i in range(len(jobs))]
+        return run_job(job, emit)
+    except Exception as exc:
+        return _failed(job, f"{type(exc).__name__}: {' '.join(str(exc).split())}", emit)
+
+
+def executor_named(
+    name: str = "local", jobs: int = 1, gpus_per_job: float | None = None, address: str | None = None
+) -> Executor:
+    """The executor `zoo run --executor NAME` uses, with its options checked."""
+    if name == "ray":
+        if jobs != 1:
+            raise ZooError("--jobs is for the local executor: Ray runs as many jobs as the cluster holds.")
+        from zoo.ray_executor import RayExecutor
+
+        return RayExecutor(address, gpus_per_job=gpus_per_job)
+    if name != "local":
+        raise ZooError(f"--executor {name}: give local or ray.")
+    if address:
+        raise ZooError("--address is for --executor ray.")
+    if jobs == 1 and gpus_per_job is None:
+        return Local()
+    return Processes(jobs, 1.0 if gpus_per_job is None else gpus_per_job)
+
+
+def _job_process(index: int, job: Job, threads: int, gpu: str | None, events, results) -> None:
+    """One job in a process of its own (on GPU `gpu` alone, when given): its outcome (or the error that
+    stopped it) on `results`."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before CUDA starts in this process
+    import torch
+
+    torch.set_num_threads(threads)
+    results.put((index, run_reporting(job, events.put)))
+
+
+def visible_gpus() -> list[str]:
+    """The CUDA devices this process may use, as CUDA_VISIBLE_DEVICES names them ([] without CUDA)."""
+    import torch
+
+    count = torch.cuda.device_count()
+    listed = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return listed[:count] if listed else [str(i) for i in range(count)]
+
+
+@dataclass
+class Processes(Executor):
+    """Each job in a process of its own, `jobs` at a time, each with its share of the CPU threads. On a
+    machine with GPUs each job gets `gpus_per_job` of one GPU (1: a GPU each; 0.25: four jobs share one), and
+    no more jobs run at once than the GPUs hold. A process that dies without an outcome (killed, out of
+    memory) names its job exactly, which is recorded as failed."""
+
+    jobs: int = 2
+    gpus_per_job: float = 1.0
+
+    def __post_init__(self):
+        if self.jobs < 1:
+            raise ZooError(f"--jobs {self.jobs}: give 1 or more.")
+        if not 0 < self.gpus_per_job <= 1:
+            raise ZooError(
+                f"--gpus-per-job {self.gpus_per_job}: give a share of one GPU, over 0 and at most 1 (one run "
+                "on several GPUs is not supported here)."
+            )
+
+    def run(self, jobs: list[Job], emit: Emit) -> list[Outcome]:
+        gpus = visible_gpus()
+        load = dict.fromkeys(gpus, 0.0)  # the share of each GPU held by running jobs
+        per_gpu = int(1 / self.gpus_per_job + 1e-9)
+        n = min(self.jobs, len(gpus) * per_gpu) if gpus else self.jobs
+        context = multiprocessing.get_context("spawn")  # no fork of a process that has run torch
+        manager = context.Manager()
+        events, results = manager.Queue(), manager.Queue()
+        threads = max(1, (os.cpu_count() or 1) // n)
+        outcomes: dict[int, Outcome] = {}
+        running: dict[int, tuple[multiprocessing.process.BaseProcess, str | None]] = {}
+
+        def drain():
+            while True:
+                try:
+                    emit(events.get_nowait())
+                except queue.Empty:
+                    break
+            while True:
+                try:
+                    index, outcome = results.get_nowait()
+                except queue.Empty:
+                    break
+                outcomes[index] = outcome
+
+        try:
+            waiting = list(range(len(jobs)))
+            while waiting or running:
+                while waiting and len(running) < n:
+                    gpu = min(load, key=load.__getitem__) if gpus else None  # the least loaded GPU
+                    if gpu is not None:
+                        load[gpu] += self.gpus_per_job
+                    index = waiting.pop(0)
+                    process = context.Process(
+                        target=_job_process, args=(index, jobs[index], threads, gpu, events, results)
+                    )
+                    process.start()
+                    running[index] = (process, gpu)
+                time.sleep(0.05)
+                for index, (process, gpu) in list(running.items()):
+                    if process.is_alive():
+                        continue
+                    process.join()
+                    del running[index]
+                    if gpu is not None:
+                        load[gpu] -= self.gpus_per_job
+                    drain()  # a finished process put its outcome before it exited
+                    if index not in outcomes:
+                        code = process.exitcode
+                        why = f"its worker process died (exit code {code}: killed, or out of memory)"
+                        outcomes[index] = _failed(jobs[index], why, emit)
+                drain()
+        finally:
+            for process, _ in running.values():
+                process.kill()
+            manager.shutdown()
+        return [outcomes[i] for i in range(len(jobs))]
 
 
 def _failed(job: Job, error: str, emit: Emit) -> Outcome:
