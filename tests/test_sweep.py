@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY_REGISTRY
-from zoo.sweep import Source, plan_of, plan_sweep, run_sweep
+from zoo.errors import ZooError
+from zoo.sweep import Processes, Source, plan_of, plan_sweep, run_sweep
 
 pytestmark = pytest.mark.slow
 PLUGINS = Path(__file__).resolve().parent / "plugins"
@@ -65,3 +66,25 @@ def test_run_sweep_without_the_cli(project):
     assert len(outcomes) == 1 and outcomes[0].metrics["model"] == "baseline_cnn" and not outcomes[0].error
     assert [e["kind"] for e in events][0] == "start" and events[-1]["kind"] == "done"
     assert sum(e["kind"] == "epoch" for e in events) == 1
+
+
+def test_jobs_share_the_gpus_they_are_given_and_no_more_run_at_once_than_the_gpus_hold(project, monkeypatch):
+    """Two GPUs (as CUDA_VISIBLE_DEVICES names them) at half a GPU per job: four jobs at once, two on each.
+    This machine has no GPU: the jobs run on the CPU, but the executor's bookkeeping is the real one."""
+    monkeypatch.setattr("zoo.sweep.visible_gpus", lambda: ["3", "5"])
+    source = Source.from_registry(project / "registry.toml", {"protocol.epochs": 1, "protocol.seeds": 6})
+    events = []
+    outcomes = run_sweep(plan_sweep(source, ["baseline_cnn"]), events.append, Processes(8, gpus_per_job=0.5))
+    assert len(outcomes) == 6 and not any(o.error for o in outcomes)
+    running, most = {}, {"3": 0, "5": 0}
+    for event in events:  # the driver sees each job's start before its end
+        if event["kind"] == "start":
+            running[event["job"]] = event["gpus"]
+        elif event["kind"] in ("done", "failed"):
+            running.pop(event["job"])
+        for gpu in most:
+            most[gpu] = max(most[gpu], sum(g == gpu for g in running.values()))
+    starts = [e["gpus"] for e in events if e["kind"] == "start"]
+    assert sorted(set(starts)) == ["3", "5"] and max(most.values()) <= 2
+    with pytest.raises(ZooError, match="--gpus-per-job 2"):
+        Processes(2, gpus_per_job=2)

@@ -138,6 +138,7 @@ def run_job(job: Job, emit: Emit = lambda event: None) -> Outcome:
             "run_id": plan.run_id,
             "run_dir": str(plan.run_dir),
             "pid": os.getpid(),  # the process that runs it (an executor's worker)
+            "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),  # the GPUs an executor gave it, if any
             "finished": outcome.finished_before,
             "resuming": (plan.run_dir / "checkpoint.pt").is_file(),
             "epochs": plan.protocol.epochs,
