@@ -90,3 +90,12 @@ def test_a_job_whose_ray_worker_is_killed_is_retried_or_recorded_and_the_others_
             .read_text()
         )
         assert "Ray worker died" in failed["error"]
+
+
+def test_zoo_run_with_the_ray_executor_draws_every_jobs_progress_and_ranks_them(cluster, project, zoo_cli):
+    (project / "registry.toml").write_text(REGISTRY)
+    code, out, err = zoo_cli("run", "--all", "--epochs", "1", "--executor", "ray")
+    assert code == 0, err
+    assert "Test-split results" in out and "baseline_cnn" in out and "crnn" in out
+    board = (project / "leaderboard" / "synthetic.md").read_text()
+    assert "baseline_cnn" in board and "crnn" in board

@@ -88,3 +88,16 @@ def test_jobs_share_the_gpus_they_are_given_and_no_more_run_at_once_than_the_gpu
     assert sorted(set(starts)) == ["3", "5"] and max(most.values()) <= 2
     with pytest.raises(ZooError, match="--gpus-per-job 2"):
         Processes(2, gpus_per_job=2)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--executor", "ray", "--jobs", "2"), "--jobs is for the local executor"),
+        (("--address", "auto"), "--address is for --executor ray"),
+        (("--jobs", "0"), "--jobs 0: give 1 or more"),
+    ],
+)
+def test_executor_options_that_do_not_fit_are_errors_before_any_work(project, zoo_cli, args, message):
+    code, out, err = zoo_cli("run", "--all", *args)
+    assert code != 0 and message in err and not (project / "experiments").exists()
