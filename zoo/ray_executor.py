@@ -46,8 +46,9 @@ class RayExecutor(Executor):
         except ImportError:
             raise ZooError('--executor ray needs Ray: pip install "audio-zoo[ray]".') from None
         started = not ray.is_initialized()
-        if started:
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+        if started:  # a cluster named by address, or a new one on this machine (with no dashboard)
+            here = {} if self.address else {"include_dashboard": False}
+            ray.init(address=self.address, log_to_driver=False, **here)
         try:
             gpus = self.gpus_per_job
             if gpus is None:
