@@ -49,6 +49,7 @@ class RayExecutor(Executor):
         if started:  # a cluster named by address, or a new one on this machine (with no dashboard)
             here = {} if self.address else {"include_dashboard": False}
             ray.init(address=self.address, log_to_driver=False, **here)
+        pending: dict = {}  # task -> index of its job
         try:
             gpus = self.gpus_per_job
             if gpus is None:
@@ -56,7 +57,7 @@ class RayExecutor(Executor):
             events = Queue()
             task = ray.remote(num_cpus=self.cpus_per_job, num_gpus=gpus, max_retries=self.retries)(_task)
             threads = max(1, int(self.cpus_per_job))
-            pending = {task.remote(job, events, threads): i for i, job in enumerate(jobs)}
+            pending.update({task.remote(job, events, threads): i for i, job in enumerate(jobs)})
             outcomes: dict[int, Outcome] = {}
 
             def drain():
@@ -80,6 +81,10 @@ class RayExecutor(Executor):
                         )
             drain()
             return [outcomes[i] for i in range(len(jobs))]
+        except BaseException:  # Ctrl-C, SIGTERM: stop the jobs still on the cluster (a rerun resumes them)
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
         finally:
             if started:
                 ray.shutdown()
