@@ -171,7 +171,9 @@ def run_job(job: Job, emit: Emit = lambda event: None) -> Outcome:
     return outcome
 
 
-def run_sweep(jobs: list[Job], emit: Emit = lambda event: None, executor: "Executor | None" = None):
+def run_sweep(
+    jobs: list[Job], emit: Emit = lambda event: None, executor: Executor | None = None
+) -> list[Outcome]:
     """Run `jobs` on `executor` (default Local(): here, one after another) and return their Outcomes, in
     order. Each data set's cache is prepared here first, once, so that no two jobs build it. A job that
     fails (it raises, or its process or worker dies) is an Outcome with its error and failed.json in its run
@@ -219,6 +221,8 @@ def executor_named(
     if name == "ray":
         if jobs != 1:
             raise ZooError("--jobs is for the local executor: Ray runs as many jobs as the cluster holds.")
+        if gpus_per_job is not None and gpus_per_job < 0:
+            raise ZooError(f"--gpus-per-job {gpus_per_job}: give 0 (no GPU) or more.")
         from zoo.ray_executor import RayExecutor
 
         return RayExecutor(address, gpus_per_job=gpus_per_job)
