@@ -235,15 +235,19 @@ def executor_named(
     return Processes(jobs, 1.0 if gpus_per_job is None else gpus_per_job)
 
 
-def _job_process(index: int, job: Job, threads: int, gpu: str | None, events, results) -> None:
-    """One job in a process of its own (on GPU `gpu` alone, when given): its outcome (or the error that
-    stopped it) on `results`."""
+def _worker(gpu: str | None, threads: int, tasks, events, results) -> None:
+    """A worker process (on GPU `gpu` alone, when given): runs jobs from `tasks` until it takes None, saying
+    on `results` which job it starts (so that its death names that job) and each job's outcome. It keeps
+    torch, the registry and the prepared cache between jobs."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before CUDA starts in this process
     import torch
 
     torch.set_num_threads(threads)
-    results.put((index, run_reporting(job, events.put)))
+    while (task := tasks.get()) is not None:
+        index, job = task
+        results.put(("start", index, os.getpid()))
+        results.put(("done", index, run_reporting(job, events.put)))
 
 
 def visible_gpus() -> list[str]:
@@ -257,10 +261,10 @@ def visible_gpus() -> list[str]:
 
 @dataclass
 class Processes(Executor):
-    """Each job in a process of its own, `jobs` at a time, each with its share of the CPU threads. On a
-    machine with GPUs each job gets `gpus_per_job` of one GPU (1: a GPU each; 0.25: four jobs share one), and
-    no more jobs run at once than the GPUs hold. A process that dies without an outcome (killed, out of
-    memory) names its job exactly, which is recorded as failed."""
+    """`jobs` worker processes, each with its share of the CPU threads, taking jobs one after another. On a
+    machine with GPUs each worker gets `gpus_per_job` of one GPU (1: a GPU each; 0.25: four share one), and
+    there are no more workers than the GPUs hold. A worker that dies (killed, out of memory) names the job
+    it was running, which is recorded as failed; a new worker takes its place for the jobs left."""
 
     jobs: int = 2
     gpus_per_job: float = 1.0
@@ -276,17 +280,25 @@ class Processes(Executor):
 
     def run(self, jobs: list[Job], emit: Emit) -> list[Outcome]:
         gpus = visible_gpus()
-        load = dict.fromkeys(gpus, 0.0)  # the share of each GPU held by running jobs
         per_gpu = int(1 / self.gpus_per_job + 1e-9)
-        n = min(self.jobs, len(gpus) * per_gpu) if gpus else self.jobs
+        n = max(1, min(self.jobs, len(jobs), len(gpus) * per_gpu if gpus else self.jobs))
+        slots = [gpus[i % len(gpus)] if gpus else None for i in range(n)]  # GPUs dealt out in turn
         context = multiprocessing.get_context("spawn")  # no fork of a process that has run torch
         manager = context.Manager()
-        events, results = manager.Queue(), manager.Queue()
+        tasks, events, results = manager.Queue(), manager.Queue(), manager.Queue()
+        for task in [*enumerate(jobs), *[None] * n]:  # a None per worker: no more jobs
+            tasks.put(task)
         threads = max(1, (os.cpu_count() or 1) // n)
         outcomes: dict[int, Outcome] = {}
-        running: dict[int, tuple[multiprocessing.process.BaseProcess, str | None]] = {}
+        running: dict[int, int] = {}  # worker pid -> index of the job it runs
+        workers: dict[int, tuple[multiprocessing.process.BaseProcess, str | None, bool]] = {}
 
-        def drain():
+        def start(gpu: str | None) -> None:
+            process = context.Process(target=_worker, args=(gpu, threads, tasks, events, results))
+            process.start()
+            workers[process.pid] = (process, gpu, False)
+
+        def drain() -> None:
             while True:
                 try:
                     emit(events.get_nowait())
@@ -294,40 +306,47 @@ class Processes(Executor):
                     break
             while True:
                 try:
-                    index, outcome = results.get_nowait()
+                    kind, index, value = results.get_nowait()
                 except queue.Empty:
                     break
-                outcomes[index] = outcome
+                if kind == "start":
+                    running[value] = index
+                    process, gpu, _ = workers[value]
+                    workers[value] = (process, gpu, True)
+                else:
+                    outcomes[index] = value
+                    for pid in [pid for pid, i in running.items() if i == index]:
+                        del running[pid]
 
         try:
-            waiting = list(range(len(jobs)))
-            while waiting or running:
-                while waiting and len(running) < n:
-                    gpu = min(load, key=load.__getitem__) if gpus else None  # the least loaded GPU
-                    if gpu is not None:
-                        load[gpu] += self.gpus_per_job
-                    index = waiting.pop(0)
-                    process = context.Process(
-                        target=_job_process, args=(index, jobs[index], threads, gpu, events, results)
-                    )
-                    process.start()
-                    running[index] = (process, gpu)
+            for gpu in slots:
+                start(gpu)
+            while len(outcomes) < len(jobs):
                 time.sleep(0.05)
-                for index, (process, gpu) in list(running.items()):
+                drain()
+                for pid, (process, gpu, worked) in list(workers.items()):
                     if process.is_alive():
                         continue
                     process.join()
-                    del running[index]
-                    if gpu is not None:
-                        load[gpu] -= self.gpus_per_job
-                    drain()  # a finished process put its outcome before it exited
-                    if index not in outcomes:
-                        code = process.exitcode
-                        why = f"its worker process died (exit code {code}: killed, or out of memory)"
+                    drain()  # what it said before it exited
+                    del workers[pid]
+                    index = running.pop(pid, None)
+                    if process.exitcode == 0:
+                        continue
+                    why = f"its worker process died (exit code {process.exitcode}: killed, or out of memory)"
+                    if index is not None and index not in outcomes:
                         outcomes[index] = _failed(jobs[index], why, emit)
+                    if worked and len(outcomes) + len(running) < len(jobs):
+                        start(gpu)  # in its place, for the jobs left (not for one that died before any job)
+                    if not workers:  # none left to take the jobs still queued
+                        for i in range(len(jobs)):
+                            if i not in outcomes:
+                                outcomes[i] = _failed(jobs[i], f"{why} before it started a job", emit)
                 drain()
+            for process, _, _ in workers.values():
+                process.join(timeout=5)  # each takes its None and ends
         finally:
-            for process, _ in running.values():
+            for process, _, _ in workers.values():
                 process.kill()
             manager.shutdown()
         return [outcomes[i] for i in range(len(jobs))]
