@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="retrain even when a finished run has the same run id"
     )
     run.add_argument(
-        "--jobs", type=int, default=1, help="runs at once, each in a process of its own (default 1: here)"
+        "--jobs", type=int, default=1, help="runs at once, in that many worker processes (default 1: here)"
     )
     run.add_argument(
         "--executor",

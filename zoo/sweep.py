@@ -291,12 +291,13 @@ class Processes(Executor):
         threads = max(1, (os.cpu_count() or 1) // n)
         outcomes: dict[int, Outcome] = {}
         running: dict[int, int] = {}  # worker pid -> index of the job it runs
-        workers: dict[int, tuple[multiprocessing.process.BaseProcess, str | None, bool]] = {}
+        worked: set[int] = set()  # pids of the workers that have started a job
+        workers: dict[int, tuple[multiprocessing.process.BaseProcess, str | None]] = {}
 
         def start(gpu: str | None) -> None:
             process = context.Process(target=_worker, args=(gpu, threads, tasks, events, results))
             process.start()
-            workers[process.pid] = (process, gpu, False)
+            workers[process.pid] = (process, gpu)
 
         def drain() -> None:
             while True:
@@ -311,8 +312,7 @@ class Processes(Executor):
                     break
                 if kind == "start":
                     running[value] = index
-                    process, gpu, _ = workers[value]
-                    workers[value] = (process, gpu, True)
+                    worked.add(value)
                 else:
                     outcomes[index] = value
                     for pid in [pid for pid, i in running.items() if i == index]:
@@ -324,7 +324,7 @@ class Processes(Executor):
             while len(outcomes) < len(jobs):
                 time.sleep(0.05)
                 drain()
-                for pid, (process, gpu, worked) in list(workers.items()):
+                for pid, (process, gpu) in list(workers.items()):
                     if process.is_alive():
                         continue
                     process.join()
@@ -336,17 +336,17 @@ class Processes(Executor):
                     why = f"its worker process died (exit code {process.exitcode}: killed, or out of memory)"
                     if index is not None and index not in outcomes:
                         outcomes[index] = _failed(jobs[index], why, emit)
-                    if worked and len(outcomes) + len(running) < len(jobs):
+                    if pid in worked and len(outcomes) + len(running) < len(jobs):
                         start(gpu)  # in its place, for the jobs left (not for one that died before any job)
                     if not workers:  # none left to take the jobs still queued
                         for i in range(len(jobs)):
                             if i not in outcomes:
                                 outcomes[i] = _failed(jobs[i], f"{why} before it started a job", emit)
                 drain()
-            for process, _, _ in workers.values():
+            for process, _ in workers.values():
                 process.join(timeout=5)  # each takes its None and ends
         finally:
-            for process, _, _ in workers.values():
+            for process, _ in workers.values():
                 process.kill()
             manager.shutdown()
         return [outcomes[i] for i in range(len(jobs))]
