@@ -360,11 +360,23 @@ def test_the_same_audio_in_another_format_across_splits_is_flagged(tmp_path):
 
 
 def test_clip_normalisation_removes_each_windows_level_but_not_its_padding():
-    from zoo.data.cache import centre_per_window
+    from zoo.data.cache import normalise_windows
 
     x = torch.full((2, 1, 3, 6), -100.0)
     x[0, 0, :, :4] = torch.tensor([[-20.0, -10, -20, -10]] * 3)  # 4 sounding frames, then padding
     x[1, 0, :, :4] = x[0, 0, :, :4] + 30  # the same sound, 30 dB louder: the same after centring
-    centred = centre_per_window(x)
+    centred = normalise_windows(x, "clip")
     assert torch.allclose(centred[0, 0, :, :4], torch.tensor([[-5.0, 5, -5, 5]] * 3))
     assert torch.allclose(centred[1, 0, :, :4], centred[0, 0, :, :4])
+
+
+def test_level_normalisation_removes_each_windows_gain_and_floors_it():
+    from zoo.data.cache import LEVEL_RANGE_DB, normalise_windows
+
+    x = torch.full((2, 1, 3, 6), -100.0)  # padding at the floor after frame 4
+    x[0, 0, :, :4] = torch.tensor([[-20.0, -10, -90, -10]] * 3)
+    x[1, 0, :, :4] = x[0, 0, :, :4] + 50  # the same sound, 50 dB louder
+    levelled = normalise_windows(x, "level")
+    assert torch.equal(levelled[0], levelled[1])
+    assert torch.equal(levelled[0, 0, 0], torch.tensor([-10.0, 0, -LEVEL_RANGE_DB, 0, -80, -80]))
+    assert normalise_windows(x, "split") is x

@@ -457,6 +457,21 @@ def test_inspect_recommends_features_from_what_the_clips_hold(project, zoo_cli):
     assert "12 were recorded above it and are low-passed at 8000 Hz" in out
     recommended = out.split("[features]\n", 1)[1]
     assert "sample_rate = 8000" in recommended and "n_fft = 256" in recommended
+    assert "normalise" not in recommended  # one recording level: nothing to level
+
+
+def test_recommendation_levels_windows_when_groups_were_recorded_at_different_gains():
+    import pandas as pd
+
+    from zoo.data.recommend import LEVEL_SPREAD_DB, level_spread
+
+    peaks = {"quiet": [-31.0, -30.0, -29.0], "mid": [-12.0, -11.0], "loud": [-7.0, -6.0]}
+    clips = pd.DataFrame(
+        [{"group": g, "peak_db": p} for g, ps in peaks.items() for p in ps]  # FSDD's speakers, in short
+    )
+    assert level_spread(clips) > LEVEL_SPREAD_DB
+    assert level_spread(clips.assign(peak_db=-6.0)) == 0.0
+    assert level_spread(clips.drop(columns="peak_db")) == 0.0
 
 
 def test_a_data_sets_recommended_features_apply_under_the_registrys(project, zoo_cli):

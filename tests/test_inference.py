@@ -20,9 +20,11 @@ MODELS = ("baseline_cnn", "efficientnet_b0", "crnn")
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A project where baseline_cnn, efficientnet_b0 and crnn trained 2 epochs on the tiny synthetic set."""
+    """A project where baseline_cnn, efficientnet_b0 and crnn trained 2 epochs on the tiny synthetic set, each
+    window levelled to its peak (features.normalise = "level", which predict and the exports must repeat)."""
     root = tmp_path_factory.mktemp("trained")
-    (root / "registry.toml").write_text(textwrap.dedent(TINY_REGISTRY) + "\n[models.crnn]\n")
+    registry = textwrap.dedent(TINY_REGISTRY).replace("[features]\n", '[features]\nnormalise = "level"\n')
+    (root / "registry.toml").write_text(registry + "\n[models.crnn]\n")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.setenv("HF_HUB_OFFLINE", "1")

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from zoo.data.cache import centre_per_window
+from zoo.data.cache import normalise_windows
 from zoo.data.features import DB_FLOOR
 from zoo.errors import ZooError
 from zoo.inference import TrainedRun
@@ -30,7 +30,7 @@ class Exported(nn.Module):
         super().__init__()
         f = run.features
         self.n_fft, self.hop, self.frames = f.n_fft, f.hop_length, f.frames
-        self.clip_normalise = f.normalise == "clip"
+        self.normalise = f.normalise
         n = torch.arange(f.n_fft, dtype=torch.float64)
         k = torch.arange(f.n_fft // 2 + 1, dtype=torch.float64)[:, None]
         window = torch.hann_window(f.n_fft, dtype=torch.float64)
@@ -47,9 +47,7 @@ class Exported(nn.Module):
         spec = F.conv1d(padded, self.basis, stride=self.hop)[..., : self.frames]
         real, imag = spec.chunk(2, dim=1)
         mel = torch.matmul(self.fbanks, real * real + imag * imag)
-        x = (10 * torch.log10(mel.clamp_min(DB_FLOOR)))[:, None]
-        if self.clip_normalise:
-            x = centre_per_window(x)
+        x = normalise_windows((10 * torch.log10(mel.clamp_min(DB_FLOOR)))[:, None], self.normalise)
         return torch.softmax(self.model((x - self.mean) / self.std), dim=1)
 
 

@@ -19,7 +19,7 @@ import torch
 
 from zoo.config import FeatureConfig
 from zoo.data.audio import Decoded, DecodeError, fit_length, read_clip, resample, source_windows
-from zoo.data.cache import centre_per_window
+from zoo.data.cache import normalise_windows
 from zoo.data.features import LogMel
 from zoo.errors import ZooError
 from zoo.runner import find_run, without_pretrained
@@ -124,9 +124,7 @@ class TrainedRun:
     @torch.inference_mode()
     def inputs(self, waves: torch.Tensor) -> torch.Tensor:
         """(k, samples) waveforms -> normalised log-mels (k, 1, n_mels, frames), as the model was trained."""
-        x = self.logmel(waves.to(self.device, torch.float32))
-        if self.features.normalise == "clip":
-            x = centre_per_window(x)
+        x = normalise_windows(self.logmel(waves.to(self.device, torch.float32)), self.features.normalise)
         return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()

@@ -70,12 +70,24 @@ def bin_stats(x: torch.Tensor | Rows, chunk: int = 4096) -> tuple[torch.Tensor, 
     return mean.float().view(1, 1, -1, 1), std.float().clamp_min(1e-3).view(1, 1, -1, 1)
 
 
-def centre_per_window(x: torch.Tensor | Rows) -> torch.Tensor:
-    """Each window less its own mean per mel bin over its sounding frames (features.normalise = "clip"; the
-    padding of a short clip, at the floor, does not count): read into memory."""
+LEVEL_RANGE_DB = 80.0  # features.normalise = "level": how far below a window's peak its values reach
+
+
+def normalise_windows(x: torch.Tensor | Rows, mode: str) -> torch.Tensor | Rows:
+    """Raw log-mel windows as features.normalise says, before the split's per-bin statistics: "split" as
+    they are; "clip" each window less its own mean per mel bin over its sounding frames; "level" each window
+    less its own peak, floored LEVEL_RANGE_DB below it (a recording's gain and noise floor then do not tell
+    the class). The padding of a short clip, at the floor, does not count. "clip" and "level" read x into
+    memory."""
+    if mode == "split":
+        return x
     x = x[:] if isinstance(x, Rows) else x
-    sounding = (x.amax(dim=2, keepdim=True) > FLOOR_DB + 1).float()  # (windows, 1, 1, frames)
-    mean = (x * sounding).sum(dim=3, keepdim=True) / sounding.sum(dim=3, keepdim=True).clamp_min(1)
+    sounding = x > FLOOR_DB + 1
+    if mode == "level":
+        peak = x.amax(dim=(2, 3), keepdim=True)
+        return torch.where(sounding, x - peak, -LEVEL_RANGE_DB).clamp_min(-LEVEL_RANGE_DB)
+    frames = sounding.any(dim=2, keepdim=True).float()  # (windows, 1, 1, frames)
+    mean = (x * frames).sum(dim=3, keepdim=True) / frames.sum(dim=3, keepdim=True).clamp_min(1)
     return x - mean
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 from zoo.data.audio import DecodeError, read_clip
 
 STANDARD_RATES = (8000, 16000, 22050, 32000, 44100, 48000, 96000)
+LEVEL_SPREAD_DB = 10.0  # groups whose typical peak levels lie further apart get normalise = "level"
 ENERGY_SHARE = 0.99  # the band that holds this share of a clip's energy is the band it needs
 SAMPLE = 200  # clips read to find where the energy is (evenly spread over the table)
 
@@ -22,6 +23,17 @@ def energy_band(wave: np.ndarray, rate: int, share: float = ENERGY_SHARE) -> flo
     power = (np.abs(np.fft.rfft(frames * np.hanning(size), axis=1)) ** 2).mean(axis=0)
     cumulative = np.cumsum(power[1:]) / max(power[1:].sum(), 1e-20)  # without DC
     return float(np.fft.rfftfreq(size, 1 / rate)[1 + np.searchsorted(cumulative, share)])
+
+
+def level_spread(clips: pd.DataFrame) -> float:
+    """How far apart (dB) the groups' median peak levels lie, 10th to 90th percentile (each clip its own
+    group where the table has no groups): a recorder's gain that differs by group, and so can stand in for
+    the class or fail to carry over to new groups."""
+    if "peak_db" not in clips or clips["peak_db"].isna().all():
+        return 0.0
+    groups = clips["group"] if "group" in clips and clips["group"].ne("").any() else clips.index
+    medians = clips.groupby(groups)["peak_db"].median().dropna()
+    return float(np.percentile(medians, 90) - np.percentile(medians, 10)) if len(medians) > 1 else 0.0
 
 
 def recommend(clips: pd.DataFrame) -> tuple[dict, dict]:
@@ -57,6 +69,9 @@ def recommend(clips: pd.DataFrame) -> tuple[dict, dict]:
         "fmax": 0.0 if fmax >= rate / 2 else fmax,
         "frames": frames,
     }
+    spread = level_spread(usable)
+    if spread > LEVEL_SPREAD_DB:
+        features["normalise"] = "level"
     below = int((usable["sample_rate"] < rate).sum())
     figures = {
         "clips read": len(bands),
@@ -65,5 +80,6 @@ def recommend(clips: pd.DataFrame) -> tuple[dict, dict]:
         f"clips below {rate} Hz": f"{below} of {len(usable)}",
         "median duration": f"{usable['duration_s'].median():.2f} s",
         "window": f"{frames * hop / rate:.2f} s",
+        "peak level spread across groups (10th-90th percentile)": f"{spread:.1f} dB",
     }
     return features, figures
