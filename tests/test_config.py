@@ -44,3 +44,17 @@ def test_parse_value():
     assert parse_value("false") is False
     assert parse_value("auto") == "auto"
     assert parse_value('"x"') == "x"
+
+
+def test_protocol_options_added_later_leave_run_identities_alone_while_off():
+    from dataclasses import asdict
+
+    from zoo.config import protocol_identity
+
+    now = asdict(Protocol())
+    added = ("freq_warp", "time_warp", "warmup_epochs", "grad_clip")
+    before = {k: v for k, v in now.items() if k not in added}
+    assert protocol_identity(now) == protocol_identity(before) == before  # a run made before they existed
+    warped = protocol_identity({**now, "freq_warp": 0.2})
+    assert warped != before and warped["freq_warp"] == 0.2
+    assert protocol_identity({**now, "epochs": 5}) != before  # every other setting still counts

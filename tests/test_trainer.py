@@ -111,8 +111,35 @@ def test_protocol_augmentations_keep_shapes_and_balance_classes():
     assert 0 <= lam <= 1 and torch.allclose(mixed, lam * x + (1 - lam) * x[yb])  # y = index: yb = partners
 
 
+def test_warp_stretches_each_example_about_its_first_bin_by_its_own_factor():
+    from zoo.trainer import warp
+
+    torch.manual_seed(0)
+    ramp = torch.arange(16, dtype=torch.float32)
+    x = ramp.view(1, 1, 16, 1).repeat(64, 2, 1, 3)  # value = mel bin index
+    warped = warp(x, 0.25, axis=2)
+    assert warped.shape == x.shape and torch.equal(warp(x, 0.0, axis=2), x)
+    slope = warped[:, 0, 1, 0]  # bin 1 now holds bin 1 / scale: 1 / scale, scale within 1 +- 0.25
+    assert (slope >= 1 / 1.25 - 1e-6).all() and (slope <= 1 / 0.75 + 1e-6).all() and slope.std() > 0.05
+    assert torch.all(warped[:, :, 0] == 0)  # the first bin stays where it is
+    assert torch.equal(warped[:, 0], warped[:, 1]) and torch.equal(warped[..., 0], warped[..., 2])
+    low = (warped[:, 0, :, 0] <= 15).all() and (warped[:, 0, 1:, 0] > warped[:, 0, :-1, 0] - 1e-6).all()
+    assert low  # still a ramp (monotone), nothing taken from beyond the last bin
+    along_time = warp(x.transpose(2, 3).contiguous(), 0.25, axis=3)
+    assert along_time.shape == (64, 2, 3, 16) and torch.all(along_time[..., 0] == 0)
+
+
+def test_warmup_ramps_the_rate_before_the_plateau_schedule_and_clipping_trains():
+    p = dataclasses.replace(PROTOCOL, lr=0.01, warmup_epochs=2, lr_patience=0, grad_clip=1.0)
+    history = Trainer(p).fit(toy_model(), toy_data())
+    assert [round(r["lr"], 6) for r in history[:2]] == [0.005, 0.01]  # the rate after each epoch's last step
+    assert all(r["lr"] <= 0.01 for r in history) and all(r["train_loss"] < 10 for r in history)
+
+
 def test_mixup_and_balanced_sampling_train(tmp_path):
-    p = dataclasses.replace(PROTOCOL, mixup_alpha=0.4, balanced_sampling=True, time_shift=0.25)
+    p = dataclasses.replace(
+        PROTOCOL, mixup_alpha=0.4, balanced_sampling=True, time_shift=0.25, freq_warp=0.1, time_warp=0.1
+    )
     history = Trainer(p).fit(toy_model(), toy_data())
     assert len(history) == 4 and all(r["val_loss"] == r["val_loss"] for r in history)
 

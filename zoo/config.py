@@ -47,8 +47,9 @@ class FeatureConfig:
     # A clip about k windows long yields k evenly spaced windows (at most max_windows): all are
     # trained on, and a clip's prediction averages its windows' probabilities. 1: one centre crop.
     max_windows: int = field(default=8, metadata=at_least(1))
-    # "split": each mel bin standardised by the train split's mean and std; "clip": each window's own mean
-    # per bin (over time) removed first, which takes away a recording's level and channel colouring
+    # "split": each mel bin standardised by the train split's mean and std; first, "clip": each window's own
+    # mean per bin (over time) removed, which takes away a recording's level and channel colouring; "level":
+    # each window's own peak removed (and values floored 80 dB below it), which takes away its gain only
     normalise: str = "split"
 
     @property
@@ -57,8 +58,8 @@ class FeatureConfig:
         return (self.frames - 1) * self.hop_length
 
     def check(self, where: str) -> None:
-        if self.normalise not in ("split", "clip"):
-            raise ZooError(f'{where}: normalise = {self.normalise!r}; use "split" or "clip".')
+        if self.normalise not in ("split", "clip", "level"):
+            raise ZooError(f'{where}: normalise = {self.normalise!r}; use "split", "clip" or "level".')
         nyquist = self.sample_rate / 2
         if self.fmax > nyquist:
             raise ZooError(
@@ -100,6 +101,9 @@ class Protocol:
     batch_size: int = field(default=32, metadata=at_least(2))  # a batch of one is skipped (BatchNorm)
     lr: float = field(default=0.002, metadata=above(0))
     weight_decay: float = field(default=0.01, metadata=at_least(0))
+    # the learning rate rises linearly to lr over the first warmup_epochs (step by step), then the plateau
+    # schedule on validation loss takes over (transformers trained from scratch may need the ramp)
+    warmup_epochs: int = field(default=0, metadata={**at_least(0), "off": 0})
     lr_patience: int = field(default=3, metadata=at_least(0))  # ReduceLROnPlateau on validation loss
     lr_factor: float = field(default=0.5, metadata=fraction())
     # Early stopping on validation loss: stop after this many epochs without a better one...
@@ -121,9 +125,15 @@ class Protocol:
     # clip's next window (so crops cover the whole clip), instead of the same fixed window every epoch
     random_crops: bool = True
     time_shift: float = field(default=0.2, metadata=at_least(0))  # roll each window by up to this share of it
+    # stretch or squeeze each window's mel axis (about its lowest bin) and time axis (about its start) by a
+    # random factor within 1 +- this: voices differ in vocal-tract length and pace, calls in pitch and tempo
+    freq_warp: float = field(default=0.0, metadata={"range": (0.0, 1.0, False), "off": 0.0})
+    time_warp: float = field(default=0.0, metadata={"range": (0.0, 1.0, False), "off": 0.0})
     mixup_alpha: float = field(default=0.0, metadata=at_least(0))  # > 0: mixup with Beta(a, a) weights
     # draw classes equally often each epoch (the loss is then unweighted) instead of weighting the loss
     balanced_sampling: bool = False
+    # > 0: clip the gradients' global norm to this
+    grad_clip: float = field(default=0.0, metadata={**at_least(0), "off": 0.0})
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler)
     compile: bool = False  # torch.compile the model (pays a compile time up front; helps long GPU runs)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -131,6 +141,13 @@ class Protocol:
     def check(self, where: str) -> None:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise ZooError(f"{where}: device = {self.device!r}; use auto, cpu, cuda or cuda:N.")
+
+
+def protocol_identity(protocol: Mapping[str, Any]) -> dict:
+    """A protocol (config.json's) as run ids and leaderboard comparisons see it: options added after runs
+    existed (metadata "off") are left out while off, so that those runs keep their ids and stay comparable."""
+    off = {f.name: f.metadata["off"] for f in fields(Protocol) if "off" in f.metadata}
+    return {k: v for k, v in protocol.items() if not (k in off and v == off[k])}
 
 
 @dataclass(frozen=True)

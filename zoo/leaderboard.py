@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.config import protocol_identity
 from zoo.io import locked, sweep_temporaries, write_atomic, write_text
 from zoo.metrics import BY_NAME, METRICS, RANK_BY, per_class_f1
 from zoo.stats import LEVEL, Comparison, Scored, every_metric, paired
@@ -63,7 +64,7 @@ def _key(config: dict) -> str:
 
 
 def _less_seed(protocol: dict) -> dict:
-    return {k: v for k, v in protocol.items() if k != "seed"}
+    return {k: v for k, v in protocol_identity(protocol).items() if k != "seed"}
 
 
 def _fairness_key(run: dict) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from zoo.config import Protocol, Settings, settings_dict
+from zoo.config import Protocol, Settings, protocol_identity, settings_dict
 from zoo.errors import ZooError, ZooWarning
 from zoo.io import locked, read_json, sweep_temporaries, write_csv, write_json
 from zoo.registry import Registry, load_registry
@@ -238,7 +238,8 @@ def plan_run(
     }
     if settings.protocol.folds > 1:
         config["fold"] = {"index": fold, "of": settings.protocol.folds}
-    run_id = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    identity = {**config, "protocol": protocol_identity(config["protocol"])}
+    run_id = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
     run_dir = settings.path("experiments") / settings.dataset.key / model / run_id
     return RunPlan(model, params, config, run_id, run_dir, protocol)
 
@@ -314,7 +315,7 @@ def _train_and_evaluate(
     import torch
 
     from zoo.compute import measure
-    from zoo.data.cache import bin_stats, centre_per_window
+    from zoo.data.cache import bin_stats, normalise_windows
     from zoo.evaluator import clip_probabilities, evaluate, predict, write_evaluation
     from zoo.trainer import TrainData, Trainer
 
@@ -322,9 +323,8 @@ def _train_and_evaluate(
     write_json(work / "config.json", config)
     classes = splits.classes
     train, val, test = (prepared.split(splits, s) for s in ("train", "val", "test"))
-    if settings.features.normalise == "clip":
-        for split in (train, val, test):
-            split.x = centre_per_window(split.x)
+    for split in (train, val, test):
+        split.x = normalise_windows(split.x, settings.features.normalise)
     mean, std = bin_stats(train.x)  # per mel bin, train windows only
     # what applying the run needs besides its config and weights (zoo.inference)
     write_json(work / "normalisation.json", {"mean": mean.flatten().tolist(), "std": std.flatten().tolist()})

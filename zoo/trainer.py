@@ -145,6 +145,25 @@ def time_shift(x: torch.Tensor, fraction: float) -> torch.Tensor:
     return x.gather(3, index.expand_as(x)).contiguous(memory_format=torch.channels_last)
 
 
+def warp(x: torch.Tensor, amount: float, axis: int) -> torch.Tensor:
+    """Each example's `axis` (2: mel bins, 3: frames) stretched or squeezed about index 0 by its own factor
+    in [1 - amount, 1 + amount], linearly interpolated; what would come from beyond the end repeats the last
+    bin."""
+    if amount <= 0:
+        return x
+    n = x.shape[axis]
+    scale = 1 + (torch.rand(x.shape[0], device=x.device) * 2 - 1) * amount
+    source = (torch.arange(n, device=x.device) / scale[:, None]).clamp(max=n - 1)  # (batch, n)
+    low = source.floor().long()
+    high = (low + 1).clamp(max=n - 1)
+    shape = [x.shape[0], 1, 1, 1]
+    shape[axis] = n
+    weight = (source - low).view(shape).to(x.dtype)
+    low, high = (i.view(shape).expand_as(x) for i in (low, high))
+    warped = x.gather(axis, low) * (1 - weight) + x.gather(axis, high) * weight
+    return warped.contiguous(memory_format=torch.channels_last)
+
+
 def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float):
     """(x mixed with a shuffled copy of the batch, y, the partners' y, the weight of y), lam ~ Beta(a, a)."""
     if alpha <= 0:
@@ -224,7 +243,7 @@ class Trainer:
             torch.manual_seed(p.seed * 100_003 + epoch)
             start = time.perf_counter()
             train_loss, seen = self.train_epoch(
-                forward, train, criterion, optimizer, scaler, data.num_classes, crops
+                forward, train, criterion, optimizer, scaler, data.num_classes, crops, epoch
             )
             train_seconds = time.perf_counter() - start
             val_loss, val_acc = self.validate(forward, val_criterion, val)
@@ -234,7 +253,8 @@ class Trainer:
                     f"{train_loss if not math.isfinite(train_loss) else val_loss} at epoch {epoch}: "
                     "lower protocol.lr, or check the model for unstable layers"
                 )
-            scheduler.step(val_loss)
+            if epoch >= p.warmup_epochs:  # the plateau schedule starts from the full rate
+                scheduler.step(val_loss)
             improved = val_loss < state["best_loss"] - 1e-4
             if improved:
                 state["best_loss"] = val_loss
@@ -276,20 +296,35 @@ class Trainer:
         return state["history"]
 
     def train_epoch(
-        self, forward, train: Resident, criterion, optimizer, scaler, num_classes: int, crops: Crops | None
+        self,
+        forward,
+        train: Resident,
+        criterion,
+        optimizer,
+        scaler,
+        num_classes: int,
+        crops: Crops | None,
+        epoch: int = 1,
     ):
-        """One pass over the training split, augmented on the device: (mean loss, examples seen)."""
+        """One pass over the training split (epoch `epoch`), augmented on the device: (mean loss, examples
+        seen)."""
         p = self.p
         forward.train()
         total, seen = torch.zeros((), device=self.device), 0
         order = epoch_order(train.y.to(train.index_device), num_classes, p.balanced_sampling)
-        for i in range(0, len(order), p.batch_size):
+        steps = math.ceil(len(order) / p.batch_size)
+        params = [w for group in optimizer.param_groups for w in group["params"]]
+        for step, i in enumerate(range(0, len(order), p.batch_size)):
+            if epoch <= p.warmup_epochs:
+                for group in optimizer.param_groups:
+                    group["lr"] = p.lr * ((epoch - 1) * steps + step + 1) / (p.warmup_epochs * steps)
             idx = order[i : i + p.batch_size]
             if len(idx) < 2:  # a batch of one breaks BatchNorm and adds nothing
                 continue
             xb, yb = train.batch(idx)
             if crops:
                 xb = crops(train, idx, xb)
+            xb = warp(warp(xb, p.freq_warp, axis=2), p.time_warp, axis=3)
             xb, ya, yb, lam = mixup(spec_augment(time_shift(xb, p.time_shift), p), yb, p.mixup_alpha)
             with self.autocast():
                 out = forward(xb)
@@ -300,6 +335,9 @@ class Trainer:
                 )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if p.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(params, p.grad_clip)
             scaler.step(optimizer)
             scaler.update()
             total += loss.detach() * len(idx)
