@@ -246,8 +246,8 @@ def _worker(gpu: str | None, threads: int, tasks, events, results) -> None:
     torch.set_num_threads(threads)
     while (task := tasks.get()) is not None:
         index, job = task
-        results.put(("start", index, os.getpid()))
-        results.put(("done", index, run_reporting(job, events.put)))
+        results.put(("start", index, os.getpid(), None))
+        results.put(("done", index, os.getpid(), run_reporting(job, events.put)))
 
 
 def visible_gpus() -> list[str]:
@@ -307,16 +307,15 @@ class Processes(Executor):
                     break
             while True:
                 try:
-                    kind, index, value = results.get_nowait()
+                    kind, index, pid, outcome = results.get_nowait()
                 except queue.Empty:
                     break
                 if kind == "start":
-                    running[value] = index
-                    worked.add(value)
+                    running[pid] = index
+                    worked.add(pid)
                 else:
-                    outcomes[index] = value
-                    for pid in [pid for pid, i in running.items() if i == index]:
-                        del running[pid]
+                    outcomes[index] = outcome
+                    running.pop(pid, None)
 
         try:
             for gpu in slots:
