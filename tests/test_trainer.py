@@ -123,8 +123,8 @@ def test_warp_stretches_each_example_about_its_first_bin_by_its_own_factor():
     assert (slope >= 1 / 1.25 - 1e-6).all() and (slope <= 1 / 0.75 + 1e-6).all() and slope.std() > 0.05
     assert torch.all(warped[:, :, 0] == 0)  # the first bin stays where it is
     assert torch.equal(warped[:, 0], warped[:, 1]) and torch.equal(warped[..., 0], warped[..., 2])
-    low = (warped[:, 0, :, 0] <= 15).all() and (warped[:, 0, 1:, 0] > warped[:, 0, :-1, 0] - 1e-6).all()
-    assert low  # still a ramp (monotone), nothing taken from beyond the last bin
+    assert (warped[:, 0, :, 0] <= 15).all()  # nothing taken from beyond the last bin
+    assert (warped[:, 0, 1:, 0] > warped[:, 0, :-1, 0] - 1e-6).all()  # still a ramp (monotone)
     along_time = warp(x.transpose(2, 3).contiguous(), 0.25, axis=3)
     assert along_time.shape == (64, 2, 3, 16) and torch.all(along_time[..., 0] == 0)
 

@@ -304,7 +304,7 @@ class Trainer:
         scaler,
         num_classes: int,
         crops: Crops | None,
-        epoch: int = 1,
+        epoch: int,
     ):
         """One pass over the training split (epoch `epoch`), augmented on the device: (mean loss, examples
         seen)."""
