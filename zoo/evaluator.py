@@ -64,7 +64,7 @@ def evaluate(
     metrics = {name: value for name, (value, _, _) in scores.items()}
     metrics |= {
         "intervals": {name: [low, high] for name, (_, low, high) in scores.items()},
-        "interval": f"{LEVEL:.0%} bootstrap over the test clips resampled by group",
+        "interval": f"{LEVEL:.0%} bootstrap over the test clips resampled by group within each class",
         "n_test": int(len(y)),
         "n_groups": int(len(np.unique(scored.groups))),
         "classes": classes,

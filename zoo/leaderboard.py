@@ -275,9 +275,10 @@ def render_markdown(board: Board, leaderboard_dir: Path) -> str:
         f"early stopping patience {p['early_stop_patience']}.",
         f"Ranked by {' then '.join(m.label for m in ranked)} on the test clips of all a row's runs "
         "(each clip once; seeds averaged); ± is the std of the runs' own scores. Intervals: "
-        f"{LEVEL:.0%} bootstrap over the test clips resampled by group (recording). vs leader: the "
-        f"paired difference in {ranked[0].label} on the same clips, its interval and p-value; a row "
-        f"whose p >= {ALPHA:g} cannot be told apart from the leader and shares its rank (tied). "
+        f"{LEVEL:.0%} bootstrap over the test clips resampled by group (recording) within each class. "
+        f"vs leader: the paired difference in {ranked[0].label} on the same clips, its interval and "
+        f"p-value; a row whose p >= {ALPHA:g} cannot be told apart from the leader and shares its rank "
+        "(tied). "
         "Compute: parameters (M), multiply-accumulates per window (M), CPU latency per window (ms, "
         "batch 1, one thread) and mean training time per run (s). Built from the run folders by "
         "`zoo leaderboard`.",

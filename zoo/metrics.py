@@ -56,19 +56,28 @@ def _ratio(a, b):
     return np.divide(a, b, out=np.zeros_like(a, dtype=float), where=b > 0)  # 0 where undefined, as sklearn
 
 
+def _macro(per_class, true, predicted):
+    """The mean of a per-class score over the classes present: those with a true clip (of non-zero weight).
+    A resample that draws no clip of a class leaves that class out instead of scoring it 0, so that a perfect
+    predictor scores 1 on every resample. (sklearn's average="macro" also counts a class that is only
+    predicted, as 0: the same on any test split that holds every class.)"""
+    present = true > 0
+    return (per_class * present).sum(-1) / np.maximum(present.sum(-1), 1)
+
+
 def macro_precision(y, probs, weights):
-    tp, _, predicted = _per_class(y, probs, weights)
-    return _ratio(tp, predicted).mean(-1)
+    tp, true, predicted = _per_class(y, probs, weights)
+    return _macro(_ratio(tp, predicted), true, predicted)
 
 
 def macro_recall(y, probs, weights):
-    tp, true, _ = _per_class(y, probs, weights)
-    return _ratio(tp, true).mean(-1)
+    tp, true, predicted = _per_class(y, probs, weights)
+    return _macro(_ratio(tp, true), true, predicted)
 
 
 def macro_f1(y, probs, weights):
     tp, true, predicted = _per_class(y, probs, weights)
-    return _ratio(2 * tp, true + predicted).mean(-1)
+    return _macro(_ratio(2 * tp, true + predicted), true, predicted)
 
 
 def per_class_f1(y, probs):

@@ -1,10 +1,10 @@
 """How sure a score is: bootstrap intervals over test clips resampled by group, and paired comparisons.
 
 Clips cut from one recording (one `group`) are not independent, so a resample draws whole groups with
-replacement (a clip bootstrap when every clip is its own group). A resample is a weight per clip (how many
-times its group was drawn), so that every metric of zoo.metrics scores all resamples in one matrix product.
-Seeded: the same predictions give the same interval.
-"""
+replacement, within each class (the test split is stratified by class: its class sizes are not drawn by
+chance, and a class absent from a resample would move every macro average). A clip bootstrap when every clip
+is its own group. A resample is a weight per clip, so that every metric of zoo.metrics scores all resamples
+in one matrix product. Seeded: the same predictions give the same interval."""
 
 from __future__ import annotations
 
@@ -19,15 +19,30 @@ LEVEL = 0.95
 SEED = 0
 
 
-def group_weights(groups, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
-    """(resamples, n) clip weights: each resample draws as many groups as there are, with replacement, and
-    a clip weighs the number of times its group was drawn."""
+def group_weights(groups, strata=None, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
+    """(resamples, n) clip weights: each resample draws, within each stratum (a class: `strata` are the
+    clips' labels), m - 1 of its m groups with replacement, and a clip weighs the number of times its group
+    was drawn times m / (m - 1). A group belongs to the stratum of its clips (of its last clip, if they
+    differ). Drawing m - 1 makes the bootstrap variance of a stratum's mean the unbiased one (m draws give
+    (m - 1) / m of it: half with two recordings of a class); a stratum of one group is always drawn whole."""
     _, index = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
     n_groups = int(index.max()) + 1 if len(index) else 0
-    draws = np.random.default_rng(seed).integers(0, max(1, n_groups), (resamples, n_groups))
-    draws += np.arange(resamples)[:, None] * n_groups  # count each resample's draws in its own row
-    counts = np.bincount(draws.ravel(), minlength=resamples * n_groups).reshape(resamples, n_groups)
-    return counts[:, index].astype(float)
+    stratum = np.zeros(n_groups, dtype=int)
+    if strata is not None and n_groups:
+        stratum[index] = np.unique(np.asarray(strata, dtype=str), return_inverse=True)[1]
+    order = np.argsort(stratum, kind="stable")  # the groups, stratum by stratum
+    rng = np.random.default_rng(seed)
+    cells, weights, start = [], [], 0  # (resample, group) cells drawn, and what each draw weighs
+    for size in np.bincount(stratum):
+        drawn = max(1, size - 1)
+        picks = order[start + rng.integers(0, size, (resamples, drawn))]
+        cells.append((picks + np.arange(resamples)[:, None] * n_groups).ravel())
+        weights.append(np.full(picks.size, size / drawn))
+        start += size
+    flat = np.concatenate(cells) if cells else np.zeros(0, dtype=int)
+    counts = np.bincount(flat, np.concatenate(weights) if weights else None, resamples * n_groups)
+    counts = counts.reshape(resamples, n_groups)
+    return counts[:, index]
 
 
 def interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
@@ -54,6 +69,10 @@ class Scored:
         rows = np.array([position[k] for k in keys], dtype=int)
         return Scored(self.y[rows], self.probs[:, rows], self.groups[rows], list(keys))
 
+    def resamples(self, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
+        """The bootstrap's clip weights: groups drawn with replacement within each class."""
+        return group_weights(self.groups, self.y, resamples, seed)
+
     def values(self, metric: Metric, weights: np.ndarray | None = None) -> np.ndarray:
         """The metric, averaged over seeds: one value (weights None) or one per resample."""
         return np.mean([metric(self.y, p, weights) for p in self.probs], axis=0)
@@ -61,7 +80,7 @@ class Scored:
 
 def confidence_interval(scored: Scored, metric: Metric, weights: np.ndarray | None = None):
     """(estimate, low, high): the metric on all clips and its group-bootstrap interval."""
-    weights = group_weights(scored.groups) if weights is None else weights
+    weights = scored.resamples() if weights is None else weights
     return (float(scored.values(metric)), *interval(scored.values(metric, weights)))
 
 
@@ -69,7 +88,7 @@ def every_metric(scored: Scored) -> dict[str, tuple[float, float, float]]:
     """Each metric of zoo.metrics: (estimate, low, high), all on the same group resamples."""
     from zoo.metrics import METRICS
 
-    weights = group_weights(scored.groups)
+    weights = scored.resamples()
     return {metric.name: confidence_interval(scored, metric, weights) for metric in METRICS}
 
 
@@ -87,7 +106,7 @@ def paired(a: Scored, b: Scored, metric: Metric, weights: np.ndarray | None = No
     compared with itself gives a difference of 0 and p = 1."""
     if len(a.y) != len(b.y) or not np.array_equal(a.y, b.y):
         raise ValueError("paired comparison needs the same test clips in the same order")
-    weights = group_weights(a.groups) if weights is None else weights
+    weights = a.resamples() if weights is None else weights
     diffs = a.values(metric, weights) - b.values(metric, weights)
     p = min(1.0, 2 * min(float(np.mean(diffs <= 0)), float(np.mean(diffs >= 0))))
     return Comparison(float(a.values(metric) - b.values(metric)), *interval(diffs), p)
