@@ -409,13 +409,23 @@ def _say_waiting(what: str) -> None:
     )
 
 
-def _check_outputs(settings, *which: str) -> None:
-    """Every output folder writable, before any work (one line naming the folder when not)."""
+def _check_outputs(settings, *which: str, models: list[str] = ()) -> None:
+    """Every folder the command writes writable, before any work (one line naming the folder when not): the
+    top folders `which`, and the data set's and `models`' folders under them."""
     from zoo.io import check_writable
 
     names = {"cache": "feature cache", "experiments": "experiments", "leaderboard": "leaderboard"}
     for key in which:
-        check_writable(settings.path(key), names[key], key)
+        check_writable(
+            settings.path(key), names[key], f'fix it, or set [paths] {key} = "..." in registry.toml'
+        )
+    fix = "fix its permissions (every user who runs zoo in this project needs write access)"
+    key = settings.dataset.key
+    if "cache" in which:
+        check_writable(settings.path("cache") / "features" / key, "feature cache", fix)
+    if "experiments" in which:
+        for model in models:
+            check_writable(settings.path("experiments") / key / model, "experiments", fix)
 
 
 def _split(settings, prepared, fold: int = 1):
@@ -524,7 +534,7 @@ def cmd_run(args) -> int:
     for name in names:
         model_params(settings, registry, name)  # unknown names and options fail before any work
     executor = executor_named(args.executor, args.jobs, args.gpus_per_job, args.address)
-    _check_outputs(settings, "cache", "experiments", "leaderboard")
+    _check_outputs(settings, "cache", "experiments", "leaderboard", models=names)
     prepared = _prepare(settings, registry)  # once, before any job starts
     for fold in range(1, settings.protocol.folds + 1):
         _split(settings, prepared, fold)  # the split's warnings, once per fold
@@ -580,7 +590,9 @@ class _SweepDisplay:
                     highlight=False,
                 )
                 return
-            if event["resuming"]:
+            if event.get("damaged"):
+                _warn(f"run {event['run_id']} is damaged ({event['damaged']}): retraining it", label)
+            elif event["resuming"]:
                 say(f"{escape(label)}: resuming run {event['run_id']} from its checkpoint", highlight=False)
             self.tasks[label] = self.progress.add_task(f"training {label}", total=event["epochs"], info="")
         elif kind == "epoch" and label in self.tasks:
@@ -720,8 +732,13 @@ def _trained_run(args, device: str = "cpu"):
 def _apply_with_progress(args, what: str):
     """Decode, window and run every file of args.paths with a progress bar in files and audio hours."""
     from zoo.inference import apply_to_files, audio_files
+    from zoo.io import check_writable
 
     settings, run = _trained_run(args, args.device)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder = "predictions" if what == "predict" else "embeddings"
+    prefix = args.out or settings.root / folder / f"{run.run_id[:8]}-{stamp}"
+    check_writable(prefix.parent, f"{what} output", "choose another with --out")
     paths = audio_files(args.paths)
     if not paths:
         raise ZooError(f"No audio files in {' '.join(args.paths)}.")
@@ -753,9 +770,10 @@ def _apply_with_progress(args, what: str):
             f"{short} file(s) shorter than one window: padded at the end, as in training (`padded` column)",
             highlight=False,
         )
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    folder = "predictions" if what == "predict" else "embeddings"
-    prefix = args.out or settings.root / folder / f"{run.run_id[:8]}-{stamp}"
+    if not results:
+        raise ZooError(
+            f"None of the {len(paths)} audio file(s) could be read (listed above): nothing written."
+        )
     prefix.parent.mkdir(parents=True, exist_ok=True)
     if skipped:
         import pandas as pd
@@ -787,9 +805,11 @@ def cmd_embed(args) -> None:
 
 def cmd_export(args) -> None:
     from zoo.export import export, readme_of
+    from zoo.io import check_writable
 
     settings, run = _trained_run(args)
     out = args.out or settings.root / "exports" / run.run_id[:8]
+    check_writable(out, "export", "choose another with --out")
     target = export(run, args.format, out)
     console.print(f"written: {target} and {readme_of(target, args.format)} (how to call it)", highlight=False)
 
@@ -799,7 +819,7 @@ def cmd_show(args) -> None:
 
     from zoo.io import read_json
     from zoo.metrics import METRICS
-    from zoo.runner import find_run
+    from zoo.runner import find_run, run_damage
 
     run_dir = find_run(args.run, _settings(args).path("experiments"))
     if not (run_dir / "metrics.json").is_file():
@@ -807,6 +827,8 @@ def cmd_show(args) -> None:
             failed = read_json(run_dir / "failed.json")
             raise ZooError(f"Run {run_dir.name} ({failed['model']}) failed: {failed['error']}")
         raise ZooError(f"Run {run_dir} has not finished: `zoo run` resumes it.")
+    if (damage := run_damage(run_dir)) is not None:
+        raise ZooError(f"Run {run_dir} is damaged ({' '.join(damage)}): `zoo run` retrains it.")
     m = read_json(run_dir / "metrics.json")
     console.print(f"[bold]{m['model']}[/] on {m['dataset']}, run {m['run_id']} ({run_dir})", highlight=False)
     for metric in METRICS:

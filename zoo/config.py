@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import difflib
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -15,6 +16,8 @@ from typing import Any, Mapping
 from zoo.errors import ZooError
 
 REGISTRY_FILE = "registry.toml"
+# a name that becomes a folder (a data set's id, a model variant's name): one path component, no way out
+FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
 
 
 def at_least(low: float) -> dict:
@@ -228,11 +231,17 @@ def find_registry(start: Path | None = None) -> Path:
 def load_settings(registry_file: Path, overrides: Mapping[str, Any] = ()) -> Settings:
     """Read registry.toml and apply dotted-key overrides, e.g. {"protocol.epochs": 5}."""
     try:
-        raw = tomllib.loads(registry_file.read_text())
+        raw = tomllib.loads(registry_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ZooError(
             f"{registry_file}: no such file; pass --registry FILE or create one (see README)."
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ZooError(
+            f"{registry_file}: not UTF-8 text (byte {exc.start}); save it as UTF-8 (TOML must be)."
+        ) from None
+    except OSError as exc:
+        raise ZooError(f"{registry_file}: cannot be read ({exc.strerror}); fix its permissions.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ZooError(f"{registry_file}: not valid TOML ({exc}); fix that line.") from None
     return settings_from_dict(
@@ -296,6 +305,11 @@ def settings_from_dict(raw: dict, root: Path, where: str = REGISTRY_FILE) -> Set
         raise ZooError(
             f"{where}: unknown key plugins.{sorted(unknown)[0]}; [plugins] takes only modules = [...]."
         )
+    check_folder_name(
+        built["dataset"].key, f"{where} [dataset] {'id (or --dataset-id)' if built['dataset'].id else 'name'}"
+    )
+    for name in models:
+        check_folder_name(name, f"{where} [models.{name}]")
     modules = plugins.get("modules", [])
     if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
         raise ZooError(f"{where}: plugins.modules must be a list of file paths.")
@@ -306,6 +320,16 @@ def settings_from_dict(raw: dict, root: Path, where: str = REGISTRY_FILE) -> Set
         feature_overrides=dict(raw.get("features", {})),
         **built,
     )
+
+
+def check_folder_name(name: str, where: str) -> None:
+    """A name that becomes a folder under experiments/, cache/ or leaderboard/ must stay one folder there:
+    refused in one line, before any work, when it could name another place ('../x', '/abs', 'a/b')."""
+    if not FOLDER_NAME.fullmatch(name):
+        raise ZooError(
+            f"{where}: {name!r} cannot be a folder name under experiments/ and cache/; use letters, digits "
+            "and _ . + - (starting with a letter or digit, at most 100), e.g. 'my_data'."
+        )
 
 
 def settings_dict(obj: Any) -> dict:
@@ -337,6 +361,8 @@ def _check_range(f: dataclasses.Field, value: Any, where: str) -> None:
     if "range" not in f.metadata:
         return
     low, high, strict = f.metadata["range"]
+    if not math.isfinite(value):
+        raise ZooError(f"{where}: {f.name} = {value!r} is not a finite number; give one, e.g. {f.default!r}.")
     ok = (value > low if strict else value >= low) and (high is None or value < high)
     if not ok:
         if high is not None:

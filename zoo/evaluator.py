@@ -106,6 +106,12 @@ def write_evaluation(run_dir: Path, ev: Evaluation, history: list[dict], extra: 
     plot_reliability(run_dir / "reliability.png", ev.predictions)
     metrics = {**ev.metrics, **(extra or {})}
     write_text(run_dir / "report.md", render_report(metrics, ev.report, wrong))
+    # the size of every file of the run, so that one truncated or replaced later is found (zoo.runner)
+    metrics["files"] = {
+        p.name: p.stat().st_size
+        for p in sorted(run_dir.iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.name not in ("metrics.json", "failed.json")
+    }
     write_json(run_dir / "metrics.json", metrics)
 
 

@@ -10,6 +10,7 @@ Example::
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -58,15 +59,19 @@ class TrainedRun:
                     else "the run folder is incomplete"
                 )
                 raise ZooError(f"{self.dir} has no {name}: {why}.")
+        from zoo.runner import run_damage
+
+        if (damage := run_damage(self.dir)) is not None:
+            raise ZooError(f"{self.dir} is damaged ({' '.join(damage)}): `zoo run` retrains it.")
         try:
             self.config = json.loads((self.dir / "config.json").read_text())
             norm = json.loads((self.dir / NORMALISATION_FILE).read_text())
             state = torch.load(self.dir / "checkpoint.pt", map_location="cpu", weights_only=False)
         except Exception as exc:
-            reason = " ".join(str(exc).split())[:120]
+            reason = textwrap.shorten(str(exc), 120, placeholder=" ...")
             raise ZooError(
                 f"{self.dir} is damaged ({type(exc).__name__}: {reason}): retrain it with --force."
-            )
+            ) from None
         if not state.get("finished"):
             raise ZooError(f"{self.dir}/checkpoint.pt is not a finished run's: `zoo run` resumes it.")
         self.run_id = self.config["run_id"]
@@ -182,12 +187,14 @@ def audio_files(paths: Iterable[str]) -> list[Path]:
 
     found: list[Path] = []
     for item in paths:
-        matches = [Path(m) for m in sorted(glob.glob(item, recursive=True))] or [Path(item)]
-        for path in matches:
+        matches = [Path(m) for m in sorted(glob.glob(item, recursive=True))]
+        if not matches and not Path(item).exists():
+            raise ZooError(f"{item}: no such file or folder, and no file matches it as a pattern.")
+        for path in matches or [Path(item)]:
             if path.is_dir():
                 found += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
             else:
-                found.append(path)  # a missing or unreadable file is reported when it is read
+                found.append(path)  # an unreadable file is reported when it is read
     return list(dict.fromkeys(found))
 
 

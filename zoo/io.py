@@ -60,11 +60,9 @@ def read_json(path: Path) -> dict:
     """A JSON file the zoo wrote; a damaged one is a ZooError naming it (never a traceback)."""
     try:
         return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
-        raise ZooError(
-            f"{path} is damaged ({exc.msg} at line {exc.lineno}): delete it, "
-            "or rerun the command that wrote it."
-        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        why = f"{exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "not text"
+        raise ZooError(f"{path} is damaged ({why}): delete it, or rerun the command that wrote it.") from None
 
 
 def sweep_temporaries(folder: Path) -> list[Path]:
@@ -78,41 +76,59 @@ def sweep_temporaries(folder: Path) -> list[Path]:
     return gone
 
 
+LOCK_MODE = 0o666  # a lock file holds nothing: every user who may write the project may take it
+
+
 @contextmanager
 def locked(path: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the file lock `path` (made with its folder) for the block; other zoo processes wait.
 
     `waiting()` is called once when another process holds it, before waiting. The lock is the OS's
-    (flock): a killed holder releases it at once.
+    (flock): a killed holder releases it at once. Lock files are made writable by everyone (LOCK_MODE), and
+    one that another user made without that (an older zoo) is locked read-only, which flock allows.
     """
-    from filelock import FileLock, Timeout
+    import fcntl
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(path, mode=FILE_MODE)
+    fd = _open_lock(path)
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if waiting:
-            waiting()
-        lock.acquire()
-    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        lock.release()
+        os.close(fd)  # releases the lock
 
 
-def check_writable(folder: Path, what: str, key: str) -> None:
-    """Whether the zoo can write in `folder` (or make it): a ZooError in one line when not. Makes nothing."""
+def _open_lock(path: Path) -> int:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, LOCK_MODE)
+    except PermissionError:
+        try:
+            return os.open(path, os.O_RDONLY)  # another user's lock file
+        except OSError:
+            raise ZooError(
+                f"Cannot create the lock file {path} (permission denied): every user who runs zoo in this "
+                f"project needs write access to {path.parent} (e.g. a shared group: chmod -R g+rwX)."
+            ) from None
+    if os.fstat(fd).st_uid == os.geteuid():
+        os.fchmod(fd, LOCK_MODE)  # past the umask
+    return fd
+
+
+def check_writable(folder: Path, what: str, fix: str) -> None:
+    """Whether the zoo can write in `folder` (or make it): a ZooError in one line when not, saying what the
+    folder is for and `fix` (what to do). Makes nothing."""
     folder = Path(folder).absolute()
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     if not existing.is_dir():
         reason = f"{existing} is a file, not a folder"
     elif not os.access(existing, os.W_OK | os.X_OK):
-        reason = "permission denied"
+        reason = f"permission denied in {existing}" if existing != folder else "permission denied"
     else:
         return
-    raise ZooError(
-        f"Cannot write the {what} folder {folder} ({reason}): fix it, or set "
-        f'[paths] {key} = "..." in registry.toml.'
-    )
+    raise ZooError(f"Cannot write the {what} folder {folder} ({reason}): {fix}.")

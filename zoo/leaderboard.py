@@ -16,6 +16,7 @@ import numpy as np
 from zoo.config import protocol_identity
 from zoo.io import locked, sweep_temporaries, write_atomic, write_text
 from zoo.metrics import BY_NAME, METRICS, RANK_BY, per_class_f1
+from zoo.runner import run_damage
 from zoo.stats import LEVEL, Comparison, Scored, every_metric, paired
 
 PER_RUN = ("fold", "split", "run_id", "environment")  # config.json keys that differ by fold (and seed)
@@ -46,6 +47,9 @@ def read_runs(experiments: Path, dataset: str) -> tuple[list[dict], list[dict], 
         if outcome is None:
             continue  # being trained, or interrupted: it resumes
         try:
+            if outcome.name == "metrics.json" and (damage := run_damage(run_dir)) is not None:
+                damaged.append(f"{run_dir}: {' '.join(damage)}")
+                continue
             config = json.loads((run_dir / "config.json").read_text())
             record = {**json.loads(outcome.read_text()), "config": config, "run_dir": run_dir}
             if outcome.name == "metrics.json":
@@ -54,7 +58,7 @@ def read_runs(experiments: Path, dataset: str) -> tuple[list[dict], list[dict], 
                     continue
                 record["error"] = "its metrics are not finite"
             failed.append(record)
-        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # ValueError: JSON and UTF-8 errors
             damaged.append(f"{run_dir}: {type(exc).__name__} ({' '.join(str(exc).split())[:80]})")
     return finished, failed, damaged
 
@@ -115,11 +119,21 @@ def build_board(experiments: Path, dataset: str) -> Board:
             damaged.append(f"{_latest(families[family].values())['run_dir']}: predictions.csv: {exc}")
     rows.sort(key=lambda r: ([-r[m] if BY_NAME[m].higher_is_better else r[m] for m in RANK_BY], r["model"]))
     _compare_with_leader(rows)
+    # a failed run stays listed while it belongs to its model's row (a fold that failed where the others
+    # finished), or is newer than that row; a failed run of a configuration since replaced is history
     failed = [
         f
         for f in failed
-        if _fairness_key(f) == current and f.get("failed_at", "") > newest.get(f["model"], ("", ""))[0]
+        if _fairness_key(f) == current
+        and (
+            f["model"] not in newest
+            or _configuration(f) == newest[f["model"]][1]
+            or f.get("failed_at", "") > newest[f["model"]][0]
+        )
     ]
+    for row in rows:
+        mine = [f for f in failed if f["model"] == row["model"] and _configuration(f) == row["family"]]
+        row["runs_failed"] = len(mine)
     return Board(dataset, rows, len(runs) - sum(r["runs_done"] for r in rows), failed, damaged)
 
 
@@ -136,6 +150,7 @@ def _aggregate(slots: dict[tuple[int, int], dict]) -> dict:
     sweep = latest.get("sweep") or {}
     row = {
         **latest,
+        "family": _configuration(latest),
         "runs_done": len(slots),
         "runs_planned": sweep.get("folds", (latest.get("fold") or {}).get("of", 1)) * sweep.get("seeds", 1),
         "folds_done": len(folds),
@@ -224,8 +239,10 @@ def row_label(row: dict) -> str:
     some are missing: cnn (6 runs), cnn (4 runs, 2/5 folds)."""
     folds = (row.get("fold") or {}).get("of", 1)
     missing = f", {row['folds_done']}/{folds} folds" if row["folds_done"] < folds else ""
+    failed = f", {row['runs_failed']} failed" if row.get("runs_failed") else ""
     runs = f"{row['runs_done']} run" + ("s" if row["runs_done"] > 1 else "")
-    return row["model"] + (f" ({runs}{missing})" if row["runs_done"] > 1 or missing else "")
+    shown = row["runs_done"] > 1 or missing or failed
+    return row["model"] + (f" ({runs}{missing}{failed})" if shown else "")
 
 
 def rank_label(row: dict) -> str:

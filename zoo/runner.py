@@ -8,14 +8,13 @@ import json
 import platform
 import shutil
 import traceback
-import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from zoo.config import Protocol, Settings, protocol_identity, settings_dict
-from zoo.errors import ZooError, ZooWarning
+from zoo.errors import ZooError
 from zoo.io import locked, read_json, sweep_temporaries, write_csv, write_json
 from zoo.registry import Registry, load_registry
 
@@ -35,6 +34,35 @@ RUN_FILES = (
     "splits.csv",
     "normalisation.json",
 )
+
+
+# what a finished run of an older zoo (metrics.json without its `files` manifest) must still hold
+NEEDED_FILES = ("config.json", "predictions.csv", "checkpoint.pt")
+
+
+def run_damage(run_dir: Path) -> tuple[str, str] | None:
+    """(file, why) when a finished run folder (one with metrics.json) cannot be trusted, else None.
+    metrics.json, written last, records the size of every other file of the run (`files`): a file missing or
+    of another size (truncated, replaced) damages the run, and so does a metrics.json or config.json that
+    does not parse. Cheap: reads two small files and stats the rest."""
+    read = {}
+    for name in ("metrics.json", "config.json"):
+        try:
+            read[name] = read_json(run_dir / name)
+        except ZooError:
+            return name, "does not parse"
+        except FileNotFoundError:
+            return name, "is missing"
+        if not isinstance(read[name], dict):
+            return name, "is not a run's"
+    files = read["metrics.json"].get("files") or {name: None for name in NEEDED_FILES}
+    for name, size in files.items():
+        path = run_dir / name
+        if not path.is_file():
+            return name, "is missing"
+        if size is not None and path.stat().st_size != size:
+            return name, f"has {path.stat().st_size} bytes, not the {size} it was written with (truncated?)"
+    return None
 
 
 def find_run(run: str | Path, experiments: str | Path) -> Path:
@@ -60,7 +88,10 @@ def with_registry(settings: Settings) -> tuple[Settings, Registry]:
 
 
 def record_failure(plan: RunPlan, folder: Path, error: str, trace: str = "") -> None:
-    """failed.json in `folder`: why the planned run failed (one line), the traceback, when."""
+    """failed.json in `folder`: why the planned run failed (one line), the traceback, when; and config.json
+    when the run died before writing it, so that the leaderboard lists the failure with its configuration."""
+    if not (folder / "config.json").is_file():
+        write_json(folder / "config.json", {**plan.config, "run_id": plan.run_id})
     write_json(
         folder / "failed.json",
         {
@@ -151,6 +182,11 @@ class RunPlan:
     @property
     def finished(self) -> bool:
         return (self.run_dir / "metrics.json").is_file()
+
+    @property
+    def intact(self) -> bool:
+        """Finished, and every file it wrote still whole (see run_damage)."""
+        return self.finished and run_damage(self.run_dir) is None
 
     @property
     def staging(self) -> Path:
@@ -253,21 +289,30 @@ def execute(
     force: bool = False,
     on_epoch: Callable[[dict], None] | None = None,
     waiting: Waiting | None = None,
+    on_start: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train and evaluate one planned run under its lock, and return its metrics. An unfinished run resumes
     from its checkpoint; a finished one is returned as it is, or (force) retrained beside it and replaced
-    only once the new one is complete. A run that fails is recorded (failed.json) and raises RunFailed."""
+    only once the new one is complete; a damaged one (see run_damage) is retrained. `on_start` is told,
+    under the lock, what this process found: {"finished": ..., "resuming": ..., "damaged": ...}. A run that
+    fails is recorded (failed.json) and raises RunFailed."""
     lock = plan.run_dir.parents[2] / ".locks" / f"{plan.run_id}.lock"  # not beside the run: nothing to list
     with locked(
         lock, waiting and (lambda: waiting(f"run {plan.run_id} is being trained by another zoo process"))
     ):
         _recover(plan)
-        if plan.finished and not force:
-            try:
-                return read_json(plan.run_dir / "metrics.json")
-            except ZooError as exc:
-                warnings.warn(ZooWarning(f"{exc} Retraining run {plan.run_id}."))
-                (plan.run_dir / "metrics.json").unlink()
+        damage = run_damage(plan.run_dir) if plan.finished and not force else None
+        if damage is not None:
+            _retire_damaged(plan.run_dir, damage[0])
+        found = {
+            "finished": plan.finished and not force,
+            "resuming": not force and not plan.finished and (plan.run_dir / "checkpoint.pt").is_file(),
+            "damaged": f"{damage[0]} {damage[1]}" if damage else None,
+        }
+        if on_start:
+            on_start(found)
+        if found["finished"]:
+            return read_json(plan.run_dir / "metrics.json")
         work = plan.staging if plan.finished else plan.run_dir
         if force:  # from scratch; when the run is finished, `work` is beside it, which is replaced below
             shutil.rmtree(work, ignore_errors=True)
@@ -289,6 +334,14 @@ def execute(
             work.rename(plan.run_dir)
             shutil.rmtree(plan.replaced)
         return read_json(plan.run_dir / "metrics.json")
+
+
+def _retire_damaged(run_dir: Path, damaged_file: str) -> None:
+    """Make a damaged finished run an unfinished one: without metrics.json it is retrained, resuming from
+    its checkpoint (the finished one: evaluation only) unless the checkpoint is what is damaged."""
+    (run_dir / "metrics.json").unlink(missing_ok=True)
+    if damaged_file == "checkpoint.pt":
+        (run_dir / "checkpoint.pt").unlink(missing_ok=True)
 
 
 def _recover(plan: RunPlan) -> None:

@@ -34,6 +34,8 @@ def group_weights(groups, strata=None, resamples: int = RESAMPLES, seed: int = S
     rng = np.random.default_rng(seed)
     cells, weights, start = [], [], 0  # (resample, group) cells drawn, and what each draw weighs
     for size in np.bincount(stratum):
+        if size == 0:  # a class whose clips all lie in groups of another class
+            continue
         drawn = max(1, size - 1)
         picks = order[start + rng.integers(0, size, (resamples, drawn))]
         cells.append((picks + np.arange(resamples)[:, None] * n_groups).ravel())
@@ -49,7 +51,7 @@ def interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     """The percentile interval of bootstrap values."""
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
+    return round(float(low), 12), round(float(high), 12)  # a weighted 1 may come out as 1 + 1e-16
 
 
 @dataclass(frozen=True)

@@ -130,21 +130,22 @@ def run_job(job: Job, emit: Emit = lambda event: None) -> Outcome:
     settings, registry, prepared = _context(job.source)
     plan = plan_of(job)
     outcome = Outcome(job, plan.run_id, str(plan.run_dir), notes=list(plan.config["notes"]))
-    outcome.finished_before = plan.finished and not job.force
-    emit(
-        {
-            "job": job.label,
-            "kind": "start",
-            "run_id": plan.run_id,
-            "run_dir": str(plan.run_dir),
-            "pid": os.getpid(),  # the process that runs it (an executor's worker)
-            "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),  # the GPUs an executor gave it, if any
-            "finished": outcome.finished_before,
-            "resuming": (plan.run_dir / "checkpoint.pt").is_file(),
-            "epochs": plan.protocol.epochs,
-            "notes": outcome.notes,
-        }
-    )
+
+    def on_start(found):  # what the run's folder held, seen under its lock
+        outcome.finished_before = found["finished"]
+        emit(
+            {
+                "job": job.label,
+                "kind": "start",
+                "run_id": plan.run_id,
+                "run_dir": str(plan.run_dir),
+                "pid": os.getpid(),  # the process that runs it (an executor's worker)
+                "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),  # the GPUs an executor gave it, if any
+                **found,  # finished, resuming, damaged
+                "epochs": plan.protocol.epochs,
+                "notes": outcome.notes,
+            }
+        )
 
     def on_epoch(row):
         emit({"job": job.label, "kind": "epoch", **row})
@@ -162,6 +163,7 @@ def run_job(job: Job, emit: Emit = lambda event: None) -> Outcome:
             force=job.force,
             on_epoch=on_epoch,
             waiting=waiting,
+            on_start=on_start,
         )
     except RunFailed as exc:
         outcome.error = str(exc)
@@ -243,6 +245,10 @@ def _worker(gpu: str | None, threads: int, tasks, events, results) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before CUDA starts in this process
     import torch
 
+    from zoo.data.cache import _die_with_parent
+
+    _die_with_parent()  # Ctrl-C is the driver's to handle (it ends the workers); a killed driver ends them
+
     torch.set_num_threads(threads)
     while (task := tasks.get()) is not None:
         index, job = task
@@ -284,8 +290,8 @@ class Processes(Executor):
         n = max(1, min(self.jobs, len(jobs), len(gpus) * per_gpu if gpus else self.jobs))
         slots = [gpus[i % len(gpus)] if gpus else None for i in range(n)]  # GPUs dealt out in turn
         context = multiprocessing.get_context("spawn")  # no fork of a process that has run torch
-        manager = context.Manager()
-        tasks, events, results = manager.Queue(), manager.Queue(), manager.Queue()
+        # plain pipes between this process and the workers: no manager process whose death would end the sweep
+        tasks, events, results = context.Queue(), context.Queue(), context.Queue()
         for task in [*enumerate(jobs), *[None] * n]:  # a None per worker: no more jobs
             tasks.put(task)
         threads = max(1, (os.cpu_count() or 1) // n)
@@ -347,7 +353,9 @@ class Processes(Executor):
         finally:
             for process, _ in workers.values():
                 process.kill()
-            manager.shutdown()
+            for q in (tasks, events, results):
+                q.cancel_join_thread()  # what is left in them is not waited for
+                q.close()
         return [outcomes[i] for i in range(len(jobs))]
 
 
@@ -357,6 +365,8 @@ def _failed(job: Job, error: str, emit: Emit) -> Outcome:
         plan = plan_of(job)
     except ZooError:
         plan = None
+    run = f"run {plan.run_id} " if plan else ""
+    error = f"{job.label}: {run}failed: {error}"  # as a run's own failure reads (RunFailed)
     outcome = Outcome(job, plan.run_id if plan else "", str(plan.run_dir) if plan else "", error=error)
     if plan is not None and not (plan.run_dir / "failed.json").is_file():
         from zoo.runner import record_failure

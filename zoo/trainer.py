@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 import time
 import warnings
 from contextlib import nullcontext
@@ -233,6 +234,8 @@ class Trainer:
             scheduler.load_state_dict(saved["scheduler"])
             scaler.load_state_dict(saved["scaler"])
             state = {k: saved[k] for k in state}
+            if self.on_epoch and state["history"]:  # where the resumed run stands (a progress bar's start)
+                self.on_epoch({**state["history"][-1], "resumed": True})
         forward = torch.compile(model) if p.compile else model  # `model` keeps the plain state_dict keys
 
         while state["epoch"] < p.epochs and (
@@ -372,10 +375,8 @@ class Trainer:
             return None
         try:
             return torch.load(self.checkpoint, map_location=self.device, weights_only=False)
-        except (
-            Exception
-        ) as exc:  # truncated or garbled: torch raises RuntimeError, EOFError, UnpicklingError...
-            reason = " ".join(str(exc).split())[:120]
+        except Exception as exc:  # truncated or garbled: RuntimeError, EOFError, UnpicklingError...
+            reason = textwrap.shorten(str(exc), 120, placeholder=" ...")
             warnings.warn(
                 ZooWarning(
                     f"{self.checkpoint} is damaged ({type(exc).__name__}: {reason}); "

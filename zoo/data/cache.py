@@ -24,7 +24,7 @@ import torch
 from zoo.config import FeatureConfig
 from zoo.data.audio import Decoded, DecodeError, fit_length, read_clip, resample, source_windows
 from zoo.data.features import FLOOR_DB, LogMel
-from zoo.errors import ZooWarning
+from zoo.errors import ZooError, ZooWarning
 from zoo.io import read_json, sweep_temporaries, write_atomic, write_json
 
 CHUNK = 128  # clips decoded and turned into features at a time: memory is bounded by the output
@@ -128,6 +128,9 @@ class Prepared:
     def damage(self) -> str | None:
         """Why this cache cannot be used (a file missing, truncated or unreadable), or None when whole."""
         meta = self.meta
+        needed = {"data_fingerprint", "features", "clips", "windows"}
+        if not isinstance(meta, dict) or not needed <= set(meta):
+            return "meta.json lacks what a cache records (damaged or edited)"
         try:
             if meta.get("features_bytes") != (self.dir / "features.pt").stat().st_size:
                 return "features.pt has another size than when it was written (truncated or replaced)"
@@ -291,8 +294,12 @@ def prepare(
     """
     folder = Path(cache_root) / cache_key(table, features)
     if (folder / "meta.json").is_file():
-        prepared = Prepared(folder, read_json(folder / "meta.json"))
-        if (problem := prepared.damage() or prepared.recovered()) is None:
+        try:
+            prepared = Prepared(folder, read_json(folder / "meta.json"))
+            problem = prepared.damage() or prepared.recovered()
+        except ZooError:  # meta.json itself is not JSON (truncated, overwritten)
+            problem = "meta.json is damaged"
+        if problem is None:
             return prepared
         warnings.warn(ZooWarning(f"feature cache {folder}: {problem}; rebuilding it."))
         shutil.rmtree(folder)

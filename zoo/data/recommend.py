@@ -13,16 +13,21 @@ STANDARD_RATES = (8000, 16000, 22050, 32000, 44100, 48000, 96000)
 LEVEL_SPREAD_DB = 10.0  # groups whose typical peak levels lie further apart get normalise = "level"
 ENERGY_SHARE = 0.99  # the band that holds this share of a clip's energy is the band it needs
 SAMPLE = 200  # clips read to find where the energy is (evenly spread over the table)
+MIN_SAMPLES = 64  # a clip shorter than this says nothing of its spectrum
 
 
 def energy_band(wave: np.ndarray, rate: int, share: float = ENERGY_SHARE) -> float:
     """The frequency (Hz) below which `share` of the clip's energy lies (mean power spectrum of 2048-sample
-    frames, or the whole clip when shorter)."""
+    frames, or the whole clip when shorter); NaN for a clip too short (under MIN_SAMPLES) or silent to say."""
     size = min(2048, len(wave))
+    if size < MIN_SAMPLES:
+        return math.nan
     frames = np.lib.stride_tricks.sliding_window_view(wave, size)[:: max(1, size // 2)]
-    power = (np.abs(np.fft.rfft(frames * np.hanning(size), axis=1)) ** 2).mean(axis=0)
-    cumulative = np.cumsum(power[1:]) / max(power[1:].sum(), 1e-20)  # without DC
-    return float(np.fft.rfftfreq(size, 1 / rate)[1 + np.searchsorted(cumulative, share)])
+    power = (np.abs(np.fft.rfft(frames * np.hanning(size), axis=1)) ** 2).mean(axis=0)[1:]  # without DC
+    if not power.sum() > 0:
+        return math.nan
+    cumulative = np.cumsum(power) / power.sum()
+    return float(np.fft.rfftfreq(size, 1 / rate)[1 + min(np.searchsorted(cumulative, share), len(power) - 1)])
 
 
 def level_spread(clips: pd.DataFrame) -> float:
@@ -47,7 +52,9 @@ def recommend(clips: pd.DataFrame) -> tuple[dict, dict]:
             clip = read_clip(path)
         except DecodeError:
             continue
-        bands.append(energy_band(clip.wave, clip.sample_rate))
+        band = energy_band(clip.wave, clip.sample_rate)
+        if not math.isnan(band):
+            bands.append(band)
     band = float(np.percentile(bands, 90)) if bands else float(usable["sample_rate"].min()) / 2
     lowest = int(usable["sample_rate"].min())
     # the lowest standard rate whose band holds the energy of 9 clips in 10, but not above the median native

@@ -107,6 +107,11 @@ def plan_splits(
         )
     if (usable["split"] == "val").sum() == 0:
         raise ZooError("The validation split is empty: add data or raise splits.val.")
+    if (usable["split"] == "test").sum() == 0:
+        raise ZooError(
+            "The test split is empty: the data set's own split marks no usable clip 'test'; mark some, "
+            "or leave the split column out so that the zoo cuts one (splits.test)."
+        )
     return plan
 
 
