@@ -206,3 +206,22 @@ def test_calls_in_an_hour_long_recording_are_found_in_their_windows(tmp_path, mo
         assert holds.sum() >= 2 and (windows.loc[holds, "label_1"] == "call").all(), t
         touched |= overlap > 0
     assert (windows.loc[~touched, "label_1"] == "background").all()  # no call anywhere else
+
+
+def test_predict_on_nothing_readable_is_an_error_that_writes_nothing(trained, monkeypatch, capsys):
+    """Issue 18 (11): a missing file, a pattern that matches nothing, or only broken files: exit 2, no CSV."""
+    monkeypatch.chdir(trained)
+    (trained / "broken.wav").write_bytes(b"RIFF not audio")
+    (trained / "a-file").write_text("")
+    cases = [
+        (["missing.wav"], "missing.wav: no such file or folder"),
+        (["nothing*.flac"], "nothing*.flac: no such file or folder, and no file matches it"),
+        (["broken.wav"], "None of the 1 audio file(s) could be read"),
+        (["--out", "a-file/x", str(long_recording(trained))], "Cannot write the predict output folder"),
+    ]
+    written = set((trained / "predictions").glob("*"))
+    for args, message in cases:
+        assert main(["predict", run_dir(trained, "baseline_cnn").name, *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+    assert set((trained / "predictions").glob("*")) == written

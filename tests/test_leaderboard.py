@@ -205,3 +205,26 @@ def test_folds_with_their_own_shortcut_figures_are_one_row_under_the_warning(tmp
     assert "**Shortcut warning:** rate predicts the label." in render_markdown(
         board, tmp_path / "leaderboard"
     )
+
+
+def test_a_fold_that_failed_stays_listed_beside_its_row_after_the_other_folds_finish(tmp_path):
+    """Issue 18: a failed job no longer disappears once another run of its model finishes."""
+    exp = tmp_path / "experiments"
+    for fold in (1, 2, 3):
+        fake_run(exp, "cnn", f"f{fold}", [], f"2026-01-0{fold}T00:00:00", fold={"index": fold, "of": 4})
+    failed = fake_run(exp, "cnn", "f4", [], "", fold={"index": 4, "of": 4})
+    (failed / "metrics.json").unlink()
+    (failed / "failed.json").write_text(
+        json.dumps({"model": "cnn", "run_id": "f4", "error": "worker died", "failed_at": "2026-01-00T00:00"})
+    )
+    board = build_board(exp, "birds")
+    assert [f["run_id"] for f in board.failed] == ["f4"]
+    assert board.rows[0]["runs_failed"] == 1
+    text = render_markdown(board, tmp_path / "leaderboard")
+    assert "| cnn (3 runs, 3/4 folds, 1 failed) |" in text and "## Failed (not ranked)" in text
+    # a failed run of a configuration since replaced (other params) is history, not listed
+    old = fake_run(exp, "mlp", "old", [], "", params={"width": 8})
+    (old / "metrics.json").unlink()
+    (old / "failed.json").write_text(json.dumps({"model": "mlp", "run_id": "old", "failed_at": "2026-01-00"}))
+    fake_run(exp, "mlp", "new", [], "2026-01-05T00:00:00", params={"width": 16})
+    assert [f["run_id"] for f in build_board(exp, "birds").failed] == ["f4"]

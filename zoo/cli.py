@@ -20,7 +20,6 @@ from zoo.errors import ZooError, ZooWarning
 
 console = Console(soft_wrap=True)  # long paths and messages stay on one line (grep-able)
 err_console = Console(stderr=True, soft_wrap=True)
-_python_show_warning = warnings.showwarning
 
 
 class Terminated(KeyboardInterrupt):
@@ -38,11 +37,14 @@ def _warn(text: str, where: str = "") -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """The zoo's warnings in one line each; other libraries' as Python prints them."""
+    """Every warning in one line: the zoo's as they are, other libraries' with the library that gave it
+    (not Python's two lines with the source line of a file the user never opened)."""
     if issubclass(category, ZooWarning):
         _warn(str(message))
     else:
-        _python_show_warning(message, category, filename, lineno, file, line)
+        parts = Path(filename).parts
+        library = parts[parts.index("site-packages") + 1] if "site-packages" in parts else Path(filename).stem
+        _warn(" ".join(str(message).split()), f"{library}, {category.__name__}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -462,31 +464,29 @@ def cmd_inspect(args) -> None:
     splits = _split(settings, prepared)
     clips, usable = prepared.clips, splits.clips
     decodable = clips[clips["reason"] == ""]
+    # class names whole at 80 columns (they are the point of this table): short headers, one-space gaps
     table = Table(
-        "class",
-        "clips",
-        "duration",
-        "groups",
-        "sample rates (Hz)",
-        "skipped",
-        "duplicates",
-        "train",
-        "val",
-        "test",
+        Column("class", no_wrap=True),
+        *(_number(h) for h in ("clips", "sec", "grp", "kHz", "skip", "dup", "train", "val", "test")),
         title=f"{settings.dataset.key}: {len(clips)} clips",
+        box=None,
+        padding=(0, 1, 0, 0),
+        header_style="bold",
+        caption="sec: seconds of audio; grp: groups (recordings); kHz: native rates; skip: clips that could "
+        "not be read; dup: duplicate files left out",
     )
     counts = splits.counts()
     for label in sorted(clips["label"].unique()):
         mine = clips[clips["label"] == label]
         ok = decodable[decodable["label"] == label]
-        rates = sorted(ok["sample_rate"].astype(int).unique())
+        rates = sorted({f"{r / 1000:g}" for r in ok["sample_rate"].astype(int)}, key=float)
         split_sizes = counts.loc[label] if label in counts.index else {s: 0 for s in ("train", "val", "test")}
         table.add_row(
             label,
             str(len(mine)),
-            f"{ok['duration_s'].sum():.1f} s",
+            f"{ok['duration_s'].sum():.0f}",
             str(mine["group"].nunique()),
-            ", ".join(map(str, rates[:4])) + (" ..." if len(rates) > 4 else ""),
+            rates[0] if len(rates) == 1 else f"{rates[0]}-{rates[-1]}" if rates else "-",
             str(len(mine) - len(ok)),
             str(len(ok) - (usable["label"] == label).sum()),
             *(str(split_sizes[s]) for s in ("train", "val", "test")),

@@ -189,6 +189,19 @@ def _figure():
     return plt
 
 
+def save_figure(fig, path: Path) -> None:
+    """Lay out, write as PNG (atomically) and close a figure. matplotlib's warnings about the layout (labels
+    too long to fit) or glyphs missing from its font (class names in other scripts) are about the picture
+    only: they are not printed among the zoo's messages."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
+        write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    _figure().close(fig)
+
+
 def plot_confusion(path: Path, cm: np.ndarray, classes: list[str]) -> None:
     plt = _figure()
     size = max(5.0, 0.45 * len(classes) + 2)
@@ -211,9 +224,7 @@ def plot_confusion(path: Path, cm: np.ndarray, classes: list[str]) -> None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("Confusion matrix (test split; colour = row share)")
-    fig.tight_layout()
-    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_curves(path: Path, history: list[dict]) -> None:
@@ -232,9 +243,7 @@ def plot_curves(path: Path, history: list[dict]) -> None:
     ax2.set_xlabel("epoch")
     ax2.set_ylim(0, 1)
     ax2.legend()
-    fig.tight_layout()
-    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_reliability(path: Path, predictions: pd.DataFrame) -> None:
@@ -257,6 +266,4 @@ def plot_reliability(path: Path, predictions: pd.DataFrame) -> None:
     share.set_xlabel("confidence (top class probability)")
     share.set_ylabel("share of clips")
     share.set_xlim(0, 1)
-    fig.tight_layout()
-    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
+    save_figure(fig, path)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.config import protocol_identity
-from zoo.io import locked, sweep_temporaries, write_atomic, write_text
+from zoo.io import locked, sweep_temporaries, write_text
 from zoo.metrics import BY_NAME, METRICS, RANK_BY, per_class_f1
 from zoo.runner import run_damage
 from zoo.stats import LEVEL, Comparison, Scored, every_metric, paired
@@ -391,7 +391,7 @@ def render_per_class(board: Board) -> str:
 
 def plot_per_class(path: Path, board: Board) -> None:
     """Heatmap of per-class F1: classes x models."""
-    from zoo.evaluator import _figure
+    from zoo.evaluator import _figure, save_figure
 
     plt = _figure()
     classes, f1 = per_class_table(board)
@@ -404,9 +404,7 @@ def plot_per_class(path: Path, board: Board) -> None:
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
     ax.set_title(f"Per-class F1 ({board.dataset}, test split)")
     fig.colorbar(image, ax=ax, fraction=0.04)
-    fig.tight_layout()
-    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def render_csv(board: Board) -> str:
