@@ -377,7 +377,8 @@ def cmd_plugins(args) -> None:
 
 
 def _prepare(settings, registry):
-    from zoo.runner import prepare_data
+    """(settings with the features that fit the data, the prepared cache), with a progress bar."""
+    from zoo.runner import fit_features, prepare_data
 
     with Progress(
         TextColumn("[bold]preparing {task.fields[name]}"),
@@ -393,6 +394,7 @@ def _prepare(settings, registry):
         def report(done, total, skipped):
             progress.update(task, completed=done, total=total, skipped=skipped)
 
+        settings = fit_features(settings, registry, progress=report, waiting=_say_waiting)
         prepared = prepare_data(settings, registry, progress=report, waiting=_say_waiting)
         n = prepared.meta["clips"]  # also when the cache was reused and nothing was decoded
         progress.update(task, completed=n, total=n, skipped=prepared.meta["skipped"])
@@ -402,7 +404,20 @@ def _prepare(settings, registry):
             highlight=False,
             soft_wrap=True,
         )
-    return prepared
+    f = settings.features
+    origin = {
+        "dataset": "the data set's own",
+        "inspected": "inspected from its train split, as `zoo inspect` recommends",
+        "registry": "[features] of registry.toml over the data set's or the inspected ones",
+    }
+    console.print(
+        f"features ({origin.get(settings.features_source, 'defaults')}): {f.sample_rate} Hz, "
+        f"{f.n_mels} mels x {f.frames} frames ({f.samples / f.sample_rate:.2f} s windows), "
+        f"normalise {f.normalise}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return settings, prepared
 
 
 def _say_waiting(what: str) -> None:
@@ -444,7 +459,7 @@ def cmd_prepare(args) -> None:
     settings, registry = _load(args)
     _warn_broken(registry)
     _check_outputs(settings, "cache")
-    prepared = _prepare(settings, registry)
+    settings, prepared = _prepare(settings, registry)
     splits = _split(settings, prepared)
     table = Table("class", "train", "val", "test", title=f"{settings.dataset.key}: cache {prepared.dir}")
     for name, counts in splits.counts().iterrows():
@@ -460,7 +475,7 @@ def cmd_inspect(args) -> None:
     """Per class: clips, duration, groups, sample rates, skipped and duplicate files, split sizes."""
     settings, registry = _load(args)
     _check_outputs(settings, "cache")
-    prepared = _prepare(settings, registry)
+    settings, prepared = _prepare(settings, registry)
     splits = _split(settings, prepared)
     clips, usable = prepared.clips, splits.clips
     decodable = clips[clips["reason"] == ""]
@@ -494,15 +509,20 @@ def cmd_inspect(args) -> None:
     console.print(table)
     for item in prepared.skipped:
         console.print(f"skipped: {item['path']}: {item['reason']}", highlight=False, soft_wrap=True)
-    _print_recommendation(settings, prepared, splits)
+    _print_recommendation(settings, registry, prepared, splits)
 
 
-def _print_recommendation(settings, prepared, splits) -> None:
+def _print_recommendation(settings, registry, prepared, splits) -> None:
     """What the clips hold, the features that fit them, and what the features in force do to them."""
     from zoo.data.recommend import recommend
 
-    features, figures = recommend(prepared.clips)
-    console.print("; ".join(f"{k}: {v}" for k, v in figures.items()), highlight=False, soft_wrap=True)
+    train = splits.clips.query("split == 'train'")  # never the test clips
+    features, figures = recommend(train)
+    console.print(
+        f"train split ({len(train)} clips): " + "; ".join(f"{k}: {v}" for k, v in figures.items()),
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print(f"in force: {prepared.resampling()}", highlight=False, soft_wrap=True)
     if splits.shortcut:
         s = splits.shortcut
@@ -511,9 +531,37 @@ def _print_recommendation(settings, prepared, splits) -> None:
             f"(the largest class: {s['chance']:.2f})",
             highlight=False,
         )
-    console.print("Features that fit these clips (paste into registry.toml to use them):", highlight=False)
+    used = (
+        "in force for this data set, which recommends none of its own"
+        if settings.features_source == "inspected"
+        else "paste into registry.toml to use them instead"
+    )
+    console.print(f"Features that fit these clips ({used}):", highlight=False)
     console.print(
         "[features]\n" + "\n".join(f"{k} = {v!r}" for k, v in features.items()), markup=False, highlight=False
+    )
+    _print_costs(settings, registry, settings.with_recommended_features(features, "", "inspected").features)
+
+
+def _print_costs(settings, registry, f) -> None:
+    """What features cost: the input size and each [models] entry's multiply-accumulates per window."""
+    from zoo.compute import macs
+    from zoo.runner import model_spec, without_pretrained
+
+    costs = []
+    for name in settings.models:
+        try:
+            spec, params = model_spec(settings, registry, name)
+            costs.append(
+                f"{name} {macs(spec.build(10, **without_pretrained(params)), f.n_mels, f.frames) / 1e6:,.0f}"
+            )
+        except Exception as exc:  # a model that does not build at this size: said, not fatal
+            costs.append(f"{name} ? ({type(exc).__name__})")
+    console.print(
+        f"cost: inputs of {f.n_mels} x {f.frames} ({f.samples / f.sample_rate:.2f} s windows); "
+        f"M multiply-accumulates per window: {', '.join(costs) or 'no [models] in registry.toml'}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -535,7 +583,7 @@ def cmd_run(args) -> int:
         model_params(settings, registry, name)  # unknown names and options fail before any work
     executor = executor_named(args.executor, args.jobs, args.gpus_per_job, args.address)
     _check_outputs(settings, "cache", "experiments", "leaderboard", models=names)
-    prepared = _prepare(settings, registry)  # once, before any job starts
+    settings, prepared = _prepare(settings, registry)  # once, before any job starts
     for fold in range(1, settings.protocol.folds + 1):
         _split(settings, prepared, fold)  # the split's warnings, once per fold
     source = Source.from_registry(args.registry or find_registry(), _overrides(args))

@@ -109,7 +109,10 @@ class Protocol:
     warmup_epochs: int = field(default=0, metadata={**at_least(0), "off": 0})
     lr_patience: int = field(default=3, metadata=at_least(0))  # ReduceLROnPlateau on validation loss
     lr_factor: float = field(default=0.5, metadata=fraction())
-    # Early stopping on validation loss: stop after this many epochs without a better one...
+    # the validation score that picks the epoch restored at the end, and that early stopping watches:
+    # val_loss | val_accuracy | val_macro_f1 (zoo.stopping; the learning-rate plateau watches the loss)
+    select: str = field(default="val_loss", metadata={"off": "val_loss"})
+    # Early stopping on that score: stop after this many epochs without a better one...
     early_stop_patience: int = field(default=10, metadata=at_least(1))
     # ...but never before this epoch: a small, noisy validation set must not stop a run that is still learning
     min_epochs: int = field(default=20, metadata=at_least(1))
@@ -142,8 +145,18 @@ class Protocol:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
     def check(self, where: str) -> None:
+        from zoo.stopping import SELECT
+
+        if self.select not in SELECT:
+            raise ZooError(f"{where}: select = {self.select!r}; use {', '.join(map(repr, SELECT))}.")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise ZooError(f"{where}: device = {self.device!r}; use auto, cpu, cuda or cuda:N.")
+
+
+def features_identity(features: Mapping[str, Any]) -> dict:
+    """A run's features (config.json's) as run ids and leaderboard comparisons see them: what they are, not
+    where they came from (`source`, recorded since runs existed)."""
+    return {k: v for k, v in features.items() if k != "source"}
 
 
 def protocol_identity(protocol: Mapping[str, Any]) -> dict:
@@ -188,19 +201,29 @@ class Settings:
     paths: Paths
     # the [features] keys registry.toml and --set give: they override the data set's recommendation
     feature_overrides: Mapping[str, Any] = field(default_factory=dict)
+    # where `features` came from, below those keys: "dataset" (its recommendation) or "inspected" (what
+    # inspecting the train split recommends, for a data set that recommends none); "registry" when
+    # [features] or --set give keys over it; "" before the data set is known
+    features_source: str = ""
 
     def path(self, which: str) -> Path:
         return self.root / getattr(self.paths, which)
 
-    def with_recommended_features(self, recommended: Mapping[str, Any], dataset: str) -> "Settings":
-        """These settings with `features` = the defaults, then the data set's `recommended` features, then
-        [features] of registry.toml and --set (each key checked as in registry.toml)."""
+    def with_recommended_features(
+        self, recommended: Mapping[str, Any], dataset: str, source: str = "dataset"
+    ) -> "Settings":
+        """These settings with `features` = the defaults, then the `recommended` features (the data set's,
+        or `source` "inspected": from its train split), then [features] of registry.toml and --set (each key
+        checked as in registry.toml)."""
         unknown = sorted(set(recommended) - {f.name for f in fields(FeatureConfig)})
         if unknown:
             raise ZooError(f"data set {dataset!r} recommends an unknown feature setting {unknown[0]!r}.")
         values = {**recommended, **self.feature_overrides}
         where = f"[features] (data set {dataset!r}'s recommendation, then registry.toml and --set)"
-        return dataclasses.replace(self, features=_build(FeatureConfig, values, where))
+        source = "registry" if self.feature_overrides else source
+        return dataclasses.replace(
+            self, features=_build(FeatureConfig, values, where), features_source=source
+        )
 
     @property
     def data_root(self) -> Path | None:

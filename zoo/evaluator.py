@@ -234,10 +234,14 @@ def plot_curves(path: Path, history: list[dict]) -> None:
     if not h.empty:
         ax1.plot(h["epoch"], h["train_loss"], label="train loss")
         ax1.plot(h["epoch"], h["val_loss"], label="val loss")
-        best = h.loc[h["val_loss"].idxmin()] if h["val_loss"].notna().any() else None
+        best = h[h["best"]].iloc[-1] if "best" in h and h["best"].any() else None
         if best is not None:
             ax1.axvline(best["epoch"], color="grey", linestyle=":", label="best (restored)")
         ax2.plot(h["epoch"], h["val_accuracy"], label="val accuracy", color="tab:green")
+        if "val_macro_f1" in h:
+            ax2.plot(h["epoch"], h["val_macro_f1"], label="val macro F1", color="tab:purple")
+        if best is not None:
+            ax2.axvline(best["epoch"], color="grey", linestyle=":")
     ax1.set_xlabel("epoch")
     ax1.legend()
     ax2.set_xlabel("epoch")

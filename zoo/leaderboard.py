@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.config import protocol_identity
+from zoo.config import features_identity, protocol_identity
 from zoo.io import locked, sweep_temporaries, write_text
 from zoo.metrics import BY_NAME, METRICS, RANK_BY, per_class_f1
 from zoo.runner import run_damage
@@ -78,7 +78,7 @@ def _fairness_key(run: dict) -> str:
         {
             "data": c["dataset"]["fingerprint"],
             "protocol": _less_seed(c["protocol"]),
-            "features": c["features"],
+            "features": features_identity(c["features"]),
             "splits": c["splits"],
         }
     )

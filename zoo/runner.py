@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from zoo.config import Protocol, Settings, protocol_identity, settings_dict
+from zoo.config import Protocol, Settings, features_identity, protocol_identity, settings_dict
 from zoo.errors import ZooError
 from zoo.io import locked, read_json, sweep_temporaries, write_csv, write_json
 from zoo.registry import Registry, load_registry
@@ -85,6 +85,34 @@ def with_registry(settings: Settings) -> tuple[Settings, Registry]:
     if spec is not None:
         settings = settings.with_recommended_features(spec.features, spec.name)
     return settings, registry
+
+
+def fit_features(settings: Settings, registry: Registry, progress=None, waiting: Waiting | None = None):
+    """The settings with features that fit the active data set: its own recommendation, or, for a data set
+    that recommends none (folder, csv...), what inspecting its train split recommends (`zoo inspect`'s
+    choice; fold 1's train split when cross-validating); [features] keys over either. The inspection is
+    made once per clip table, under the cache's lock, and kept beside the cache (inspected-KEY.json), so
+    that every command and job takes the same features."""
+    from zoo.data.cache import cache_key, prepare
+    from zoo.data.recommend import recommend
+
+    spec = registry.dataset(settings.dataset.name)
+    if spec.features:
+        return settings
+    with locked(settings.path("cache") / "prepare.lock", waiting and (lambda: waiting("preparing the data"))):
+        table = load_clip_table(settings, registry)
+        folder = settings.path("cache") / "features" / settings.dataset.key
+        kept = folder / f"inspected-{cache_key(table, settings.features)}.json"
+        try:
+            inspected = read_json(kept)["features"]
+        except (FileNotFoundError, ZooError, KeyError, TypeError):
+            # the clips decoded once with the features in force (defaults, under [features]), split, and
+            # the train clips inspected
+            prepared = prepare(table, settings.features, folder, progress=progress)
+            train = split_data(settings, prepared, 1).clips.query("split == 'train'")
+            inspected, figures = recommend(train)
+            write_json(kept, {"features": inspected, "figures": figures, "clips": len(train)})
+    return settings.with_recommended_features(inspected, spec.name, source="inspected")
 
 
 def record_failure(plan: RunPlan, folder: Path, error: str, trace: str = "") -> None:
@@ -264,7 +292,7 @@ def plan_run(
             "warnings": splits.warnings,
             "shortcut": splits.shortcut,  # this split's figures: they differ by fold
         },
-        "features": prepared.meta["features"],
+        "features": {**prepared.meta["features"], "source": settings.features_source},
         "resampling": prepared.resampling(),
         "splits": asdict(settings.splits),
         "protocol": {k: v for k, v in asdict(protocol).items() if k != "seeds"},
@@ -274,7 +302,11 @@ def plan_run(
     }
     if settings.protocol.folds > 1:
         config["fold"] = {"index": fold, "of": settings.protocol.folds}
-    identity = {**config, "protocol": protocol_identity(config["protocol"])}
+    identity = {
+        **config,
+        "features": features_identity(config["features"]),
+        "protocol": protocol_identity(config["protocol"]),
+    }
     run_id = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
     run_dir = settings.path("experiments") / settings.dataset.key / model / run_id
     return RunPlan(model, params, config, run_id, run_dir, protocol)
@@ -399,7 +431,7 @@ def _train_and_evaluate(
         import pandas as pd
 
         write_csv(work / "skipped.csv", pd.DataFrame(prepared.skipped))
-    best = min(history, key=lambda r: r["val_loss"])
+    best = [r for r in history if r["best"]][-1]  # the epoch restored (zoo.stopping)
     write_evaluation(
         work,
         ev,

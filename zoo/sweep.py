@@ -41,10 +41,12 @@ class Source:
         return cls(str(Path(registry_file).resolve()), json.dumps(overrides or {}, sort_keys=True))
 
     def load(self):
-        """(settings, registry): the settings with the data set's recommended features under [features]."""
-        from zoo.runner import with_registry
+        """(settings, registry): the settings with the features that fit the data (runner.fit_features)."""
+        from zoo.runner import fit_features, with_registry
 
-        return with_registry(load_settings(Path(self.registry_file), json.loads(self.overrides_json)))
+        overrides = json.loads(self.overrides_json)
+        settings, registry = with_registry(load_settings(Path(self.registry_file), overrides))
+        return fit_features(settings, registry), registry
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torchaudio
 from torch import nn
@@ -18,6 +19,8 @@ from torch import nn
 from zoo.config import Protocol
 from zoo.errors import ZooError, ZooWarning
 from zoo.io import write_atomic
+from zoo.metrics import macro_f1
+from zoo.stopping import Selection
 
 EpochCallback = Callable[[dict], None]
 
@@ -224,7 +227,8 @@ class Trainer:
             optimizer, mode="min", factor=p.lr_factor, patience=p.lr_patience
         )
         scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
-        state = {"epoch": 0, "best_loss": float("inf"), "best_state": None, "bad_epochs": 0, "history": []}
+        selection = Selection(p.select, p.early_stop_patience, p.min_epochs)
+        state = {"epoch": 0, "best_state": None, "history": []}
         saved = self._resume_state()
         if saved is not None:
             model.load_state_dict(saved["model"])
@@ -234,13 +238,14 @@ class Trainer:
             scheduler.load_state_dict(saved["scheduler"])
             scaler.load_state_dict(saved["scaler"])
             state = {k: saved[k] for k in state}
+            # a checkpoint of an older zoo kept the loss rule's state beside the others
+            old = {"best_loss": saved.get("best_loss", math.inf), "bad_epochs": saved.get("bad_epochs", 0)}
+            selection.load_state_dict(saved.get("selection", old))
             if self.on_epoch and state["history"]:  # where the resumed run stands (a progress bar's start)
                 self.on_epoch({**state["history"][-1], "resumed": True})
         forward = torch.compile(model) if p.compile else model  # `model` keeps the plain state_dict keys
 
-        while state["epoch"] < p.epochs and (
-            state["bad_epochs"] < p.early_stop_patience or state["epoch"] < p.min_epochs
-        ):
+        while state["epoch"] < p.epochs and not selection.should_stop(state["epoch"]):
             epoch = state["epoch"] + 1
             # per-epoch seed: a resumed run repeats the same epochs
             torch.manual_seed(p.seed * 100_003 + epoch)
@@ -249,7 +254,7 @@ class Trainer:
                 forward, train, criterion, optimizer, scaler, data.num_classes, crops, epoch
             )
             train_seconds = time.perf_counter() - start
-            val_loss, val_acc = self.validate(forward, val_criterion, val)
+            val_loss, val_acc, val_f1 = self.validate(forward, val_criterion, val)
             if not math.isfinite(train_loss) or not math.isfinite(val_loss):
                 raise Diverged(
                     f"the {'training' if not math.isfinite(train_loss) else 'validation'} loss is "
@@ -258,25 +263,20 @@ class Trainer:
                 )
             if epoch >= p.warmup_epochs:  # the plateau schedule starts from the full rate
                 scheduler.step(val_loss)
-            improved = val_loss < state["best_loss"] - 1e-4
-            if improved:
-                state["best_loss"] = val_loss
-                state["best_state"] = {
-                    k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
-                }
-                state["bad_epochs"] = 0
-            else:
-                state["bad_epochs"] += 1
             row = {
                 "epoch": epoch,
                 "train_loss": train_loss,
                 "val_loss": val_loss,
                 "val_accuracy": val_acc,
+                "val_macro_f1": val_f1,
                 "lr": optimizer.param_groups[0]["lr"],
-                "best": improved,
-                "seconds": time.perf_counter() - start,
-                "train_samples_per_s": seen / train_seconds,
             }
+            row["best"] = selection.update(row)
+            if row["best"]:
+                state["best_state"] = {
+                    k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+                }
+            row |= {"seconds": time.perf_counter() - start, "train_samples_per_s": seen / train_seconds}
             state["history"].append(row)
             state["epoch"] = epoch
             if self.checkpoint:
@@ -286,6 +286,7 @@ class Trainer:
                         "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(),
                         "scaler": scaler.state_dict(),
+                        "selection": selection.state_dict(),
                         **state,
                     }
                 )
@@ -352,12 +353,12 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
 
     @torch.inference_mode()
-    def validate(self, model, criterion, data: Resident) -> tuple[float, float]:
-        """Class-weighted loss (as in training) and accuracy over a whole split."""
+    def validate(self, model, criterion, data: Resident) -> tuple[float, float, float]:
+        """Class-weighted loss (as in training), accuracy and macro F1 (zoo.metrics) over a whole split."""
         model.eval()
         if len(data) == 0:
-            return float("nan"), float("nan")
-        loss_sum, weight_sum, correct = 0.0, 0.0, 0
+            return float("nan"), float("nan"), float("nan")
+        loss_sum, weight_sum, predicted, true = 0.0, 0.0, [], []
         order = torch.arange(len(data), device=data.index_device)
         for i in range(0, len(data), self.p.batch_size * 4):
             xb, yb = data.batch(order[i : i + self.p.batch_size * 4])
@@ -366,8 +367,11 @@ class Trainer:
             w = criterion.weight[yb]
             loss_sum += (nn.functional.cross_entropy(logits, yb, reduction="none") * w).sum().item()
             weight_sum += w.sum().item()
-            correct += (logits.argmax(1) == yb).sum().item()
-        return loss_sum / weight_sum, correct / len(data)
+            predicted.append(logits.argmax(1))
+            true.append(yb)
+        pred, y = torch.cat(predicted).cpu().numpy(), torch.cat(true).cpu().numpy()
+        votes = np.eye(len(criterion.weight))[pred]  # the metric reads the argmax of what it is given
+        return loss_sum / weight_sum, float((pred == y).mean()), float(macro_f1(y, votes, np.ones(len(y))))
 
     def _resume_state(self) -> dict | None:
         """The saved state to resume from, or None: no checkpoint, or a damaged one (said, then removed)."""

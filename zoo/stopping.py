@@ -1,0 +1,58 @@
+"""Which epoch a run keeps, and when it stops: one small object that owns the state it resumes from.
+
+The epoch restored at the end is the one with the best validation score of `protocol.select` (val_loss,
+val_accuracy or val_macro_f1); early stopping watches the same score: a run stops after
+`early_stop_patience` epochs without a better one, but never before `min_epochs`. On a tie in an accuracy
+or an F1 (small validation splits tie often), the lower validation loss is the better epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+SELECT = ("val_loss", "val_accuracy", "val_macro_f1")
+LOSS_DELTA = 1e-4  # a validation loss must fall by more than this to count as better
+SCORE_DELTA = 1e-9  # an accuracy or F1 must rise by more than this (any real change)
+
+
+@dataclass
+class Selection:
+    """The best epoch so far by `select`, and how many epochs have passed without a better one."""
+
+    select: str = "val_loss"
+    patience: int = 10
+    min_epochs: int = 1
+    best_epoch: int = 0
+    best_score: float = -math.inf  # higher is better (the negated loss for val_loss)
+    best_loss: float = math.inf
+    bad_epochs: int = 0
+
+    def update(self, row: dict) -> bool:
+        """Take an epoch's history row (epoch, val_loss, val_accuracy, val_macro_f1); whether it is the new
+        best (its weights are then the ones to keep)."""
+        loss = row["val_loss"]
+        if self.select == "val_loss":
+            better = loss < self.best_loss - LOSS_DELTA
+            score = -loss
+        else:
+            score = row[self.select]
+            better = score > self.best_score + SCORE_DELTA or (
+                abs(score - self.best_score) <= SCORE_DELTA and loss < self.best_loss - LOSS_DELTA
+            )
+        if better:
+            self.best_epoch, self.best_score, self.best_loss, self.bad_epochs = row["epoch"], score, loss, 0
+        else:
+            self.bad_epochs += 1
+        return better
+
+    def should_stop(self, epoch: int) -> bool:
+        """After `epoch`: patience spent, and at least min_epochs trained."""
+        return self.bad_epochs >= self.patience and epoch >= self.min_epochs
+
+    def state_dict(self) -> dict:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
