@@ -170,7 +170,7 @@ def test_markdown_links_reports_compute_and_the_per_class_view(tmp_path):
     (exp / "birds" / "broken" / "half").mkdir(parents=True)  # an unfinished run folder is ignored
     write_leaderboards(exp, tmp_path / "leaderboard")
     text = (tmp_path / "leaderboard" / "birds.md").read_text()
-    assert "| 1.50 | 2.0 | 1.25 | 10 | random (auto: no weights on disk) |" in text
+    assert "| 1.50 | 2.0 | 1.25 | 10 | 0.001 | random (auto: no weights on disk) |" in text
     assert "[r3abcdef](../experiments/birds/effnet/r3abcdefgh/report.md) |" in text
     assert "[birds-per-class.md](birds-per-class.md)" in text
     per_class = (tmp_path / "leaderboard" / "birds-per-class.md").read_text()

@@ -415,6 +415,7 @@ def _prepare(settings, registry):
         f"{f.n_mels} mels x {f.frames} frames ({f.samples / f.sample_rate:.2f} s windows), "
         f"normalise {f.normalise}",
         highlight=False,
+        markup=False,
         soft_wrap=True,
     )
     return settings, prepared
@@ -648,6 +649,14 @@ class _SweepDisplay:
                 "  *" if event["best"] else ""
             )
             self.progress.update(self.tasks[label], completed=event["epoch"], info=info)
+        elif kind == "trial":
+            score = "-" if event["score"] is None else f"{event['score']:.4f}"
+            values = ", ".join(f"{k}={v:.3g}" for k, v in event["params"].items())
+            say(
+                f"{escape(label)}: trial {event['number'] + 1}/{event['of']} {event['state']}, "
+                f"validation score {score} after {event['epochs']} epochs ({values})",
+                highlight=False,
+            )
         elif kind == "waiting":
             _say_waiting(event["what"])
         elif kind == "failed":

@@ -166,6 +166,57 @@ def protocol_identity(protocol: Mapping[str, Any]) -> dict:
     return {k: v for k, v in protocol.items() if not (k in off and v == off[k])}
 
 
+# The search space every model is tuned over (zoo.tuning): a Protocol field -> [low, high, "log" | "linear" |
+# "int"]. [tuning.space] in registry.toml replaces it (e.g. adding freq_warp = [0.0, 0.3, "linear"]).
+DEFAULT_SPACE = {
+    "lr": [1e-4, 1e-2, "log"],
+    "weight_decay": [1e-4, 0.1, "log"],
+    "warmup_epochs": [0, 5, "int"],
+}
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    """One tuning budget for every model: `trials` Optuna trials per run (model, fold, seed) over one
+    search space, scored on the fold's validation split by protocol.select; 0 trains the protocol as it is."""
+
+    trials: int = field(default=0, metadata=at_least(0))
+    sampler: str = "tpe"  # tpe (Optuna's TPESampler) | random; seeded by the run's seed
+    pruner: str = "median"  # median (stop a trial whose score lies below the median of earlier ones) | none
+    epochs: int = field(default=0, metadata=at_least(0))  # epochs per trial; 0: the protocol's
+    # where studies live: "" for tuning.db in each run folder (resumable; optuna-dashboard opens it), or an
+    # RDB URL (e.g. postgresql://...) that trials on several hosts share
+    storage: str = ""
+    space: Mapping[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_SPACE))
+
+    def check(self, where: str) -> None:
+        if self.sampler not in ("tpe", "random"):
+            raise ZooError(f'{where}: sampler = {self.sampler!r}; use "tpe" or "random".')
+        if self.pruner not in ("median", "none"):
+            raise ZooError(f'{where}: pruner = {self.pruner!r}; use "median" or "none".')
+        names = {f.name: f for f in fields(Protocol)}
+        for key, value in self.space.items():
+            if key not in names or not isinstance(names[key].default, (int, float)):
+                raise ZooError(f"{where}: space.{key} is not a numeric protocol setting{_hint(key, names)}.")
+            ok = isinstance(value, list) and len(value) == 3 and value[2] in ("log", "linear", "int")
+            if ok:
+                low, high, kind = value
+                ok = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (low, high)) and low < high
+                ok = ok and (kind != "log" or low > 0) and (kind != "int" or float(low).is_integer())
+                for bound in (low, high) if ok else ():
+                    _check_range(names[key], type(names[key].default)(bound), f"{where} space.{key}")
+            if not ok:
+                raise ZooError(
+                    f'{where}: space.{key} = {value!r}; give [low, high, "log" | "linear" | "int"] with '
+                    'low < high (above 0 for "log"), e.g. [0.0001, 0.01, "log"].'
+                )
+
+    @property
+    def identity(self) -> dict:
+        """What makes two tuned runs comparable (and their ids): the procedure and budget, not the storage."""
+        return {k: v for k, v in settings_dict(self).items() if k != "storage"}
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
     name: str = "synthetic"  # a registered data set (`zoo datasets`)
@@ -196,6 +247,7 @@ class Settings:
     features: FeatureConfig
     splits: SplitConfig
     protocol: Protocol
+    tuning: TuningConfig
     models: Mapping[str, Mapping[str, Any]]  # model name -> params, in file order (`zoo run --all`)
     plugins: tuple[str, ...]  # local plugin modules (absolute paths)
     paths: Paths
@@ -235,6 +287,7 @@ SECTIONS = {
     "features": FeatureConfig,
     "splits": SplitConfig,
     "protocol": Protocol,
+    "tuning": TuningConfig,
     "paths": Paths,
 }
 
@@ -289,6 +342,10 @@ def render_registry(models: Mapping[str, Mapping[str, Any]]) -> str:
             )
         defaults = [f for f in fields(cls) if f.default is not dataclasses.MISSING]
         lines += [f"{comment}{f.name} = {_toml(f.default)}" for f in defaults]
+        for f in fields(cls):  # tables (e.g. [tuning.space]) that hold something by default
+            table = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+            if table:
+                lines += ["", f"[{section}.{f.name}]", *(f"{k} = {_toml(v)}" for k, v in table.items())]
     for name, table in models.items():
         lines += ["", f"[models.{name}]", *(f"{key} = {_toml(value)}" for key, value in table.items())]
     lines += ["", "[plugins]", "modules = []"]
@@ -300,6 +357,8 @@ def _toml(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_toml, value)) + "]"
     return repr(value)
 
 

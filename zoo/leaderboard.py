@@ -19,7 +19,8 @@ from zoo.metrics import BY_NAME, METRICS, RANK_BY, per_class_f1
 from zoo.runner import run_damage
 from zoo.stats import LEVEL, Comparison, Scored, every_metric, paired
 
-PER_RUN = ("fold", "split", "run_id", "environment")  # config.json keys that differ by fold (and seed)
+# config.json keys that differ by fold (and seed): not what makes runs one configuration
+PER_RUN = ("fold", "split", "run_id", "environment", "tuned")
 ALPHA = 1 - LEVEL  # rows whose paired p-value against the leader is at least this share its rank
 
 
@@ -79,6 +80,7 @@ def _fairness_key(run: dict) -> str:
             "data": c["dataset"]["fingerprint"],
             "protocol": _less_seed(c["protocol"]),
             "features": features_identity(c["features"]),
+            "tuning": c.get("tuning"),  # one budget and space for all (absent: the protocol as it is)
             "splits": c["splits"],
         }
     )
@@ -151,6 +153,7 @@ def _aggregate(slots: dict[tuple[int, int], dict]) -> dict:
     row = {
         **latest,
         "family": _configuration(latest),
+        "runs": list(slots.values()),
         "runs_done": len(slots),
         "runs_planned": sweep.get("folds", (latest.get("fold") or {}).get("of", 1)) * sweep.get("seeds", 1),
         "folds_done": len(folds),
@@ -221,6 +224,28 @@ def _common(a: Scored, b: Scored) -> tuple[Scored, Scored]:
     return a.subset(shared), b.subset(shared)
 
 
+def _recipe(config: dict) -> str:
+    """How the rows were trained: the fixed learning rate, or the tuning budget every model was given."""
+    t = config.get("tuning")
+    if not t:
+        return f"AdamW lr {config['protocol']['lr']:g}"
+    space = ", ".join(f"{k} {low:g}-{high:g} ({kind})" for k, (low, high, kind) in t["space"].items())
+    per_trial = f"{t['epochs']} epochs" if t["epochs"] else "the protocol's epochs"
+    pruner = ", median pruner" if t["pruner"] == "median" else ""
+    return (
+        f"AdamW tuned for every model alike: {t['trials']} trials per run ({t['sampler'].upper()} sampler"
+        f"{pruner}, {per_trial} each) over {space}, chosen on the run's validation split, never its test"
+    )
+
+
+def chosen_lr(row: dict) -> float:
+    """The row's learning rate: the protocol's, or (tuned) the median of what its runs chose."""
+    tuned = [r["config"].get("tuned") for r in row["runs"]]
+    if not all(tuned):
+        return row["config"]["protocol"]["lr"]
+    return float(np.median([t["chosen"].get("lr", row["config"]["protocol"]["lr"]) for t in tuned]))
+
+
 def weights_of(run: dict, short: bool = False) -> str:
     """How the model started: ImageNet weights, random init (said when "auto" fell back), or "-"."""
     params = run["config"]["model"]["params"]
@@ -288,8 +313,9 @@ def render_markdown(board: Board, leaderboard_dir: Path) -> str:
     lines += [
         f"Test split only ({board.rows[0]['n_test']} clips, {len(first['dataset']['classes'])} classes; "
         f"pooled over folds when cross-validated); data fingerprint `{first['dataset']['fingerprint']}`; "
-        f"one protocol for all: AdamW lr {p['lr']:g}, batch {p['batch_size']}, up to {p['epochs']} epochs, "
-        f"early stopping patience {p['early_stop_patience']}.",
+        f"one protocol for all: {_recipe(first)}, batch {p['batch_size']}, up to {p['epochs']} epochs, "
+        f"early stopping patience {p['early_stop_patience']}, the epoch kept chosen by "
+        f"{p.get('select', 'val_loss')}.",
         f"Ranked by {' then '.join(m.label for m in ranked)} on the test clips of all a row's runs "
         "(each clip once; seeds averaged); ± is the std of the runs' own scores. Intervals: "
         f"{LEVEL:.0%} bootstrap over the test clips resampled by group (recording) within each class. "
@@ -305,8 +331,8 @@ def render_markdown(board: Board, leaderboard_dir: Path) -> str:
         + " | ".join(f"{m.label} (95 % CI)" for m in ranked)
         + " | vs leader | "
         + " | ".join(m.label for m in plain)
-        + " | params M | MACs M | CPU ms | train s | weights | run |",
-        "|---:|---|" + "---:|" * len(ranked) + "---|" + "---:|" * (len(plain) + 4) + "---|---|",
+        + " | params M | MACs M | CPU ms | train s | lr | weights | run |",
+        "|---:|---|" + "---:|" * len(ranked) + "---|" + "---:|" * (len(plain) + 5) + "---|---|",
     ]
     for row in board.rows:
         link = Path(os.path.relpath(row["run_dir"], leaderboard_dir)).as_posix()
@@ -317,7 +343,7 @@ def render_markdown(board: Board, leaderboard_dir: Path) -> str:
             + " | ".join(m.format(row[m.name]) for m in plain)
             + " | "
             + " | ".join(compute_cells(row))
-            + f" | {weights_of(row)} | [{row['run_id'][:8]}]({link}/report.md) |"
+            + f" | {chosen_lr(row):.2g} | {weights_of(row)} | [{row['run_id'][:8]}]({link}/report.md) |"
         )
     lines += ["", f"Per class: [{board.dataset}-per-class.md]({board.dataset}-per-class.md)."]
     several = [r for r in board.rows if r["runs_done"] > 1]
@@ -404,6 +430,32 @@ def plot_per_class(path: Path, board: Board) -> None:
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
     ax.set_title(f"Per-class F1 ({board.dataset}, test split)")
     fig.colorbar(image, ax=ax, fraction=0.04)
+    save_figure(fig, path)
+
+
+def plot_tuning(path: Path, board: Board) -> None:
+    """The best validation score found after each trial, per model (the mean over its runs): whether the
+    budget was enough (a curve still climbing at the last trial was not) and how the models compare."""
+    from zoo.evaluator import _figure, save_figure
+
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for row in board.rows:
+        curves = []
+        for run in row["runs"]:
+            trials = sorted(run["config"].get("tuned", {}).get("trials", []), key=lambda t: t["number"])
+            scores = [-np.inf if t["score"] is None else t["score"] for t in trials if t["state"] != "pruned"]
+            if scores:
+                curves.append(np.maximum.accumulate(scores))
+        if curves:
+            depth = min(len(c) for c in curves)
+            best = np.mean([c[:depth] for c in curves], axis=0)
+            ax.plot(np.arange(1, depth + 1), best, marker="o", label=row["model"])
+    select = board.rows[0]["config"]["protocol"].get("select", "val_loss")
+    ax.set_xlabel("completed trial")
+    ax.set_ylabel(f"best {select}" + (" (negated)" if select == "val_loss" else "") + " so far")
+    ax.set_title(f"Tuning ({board.dataset}): validation score by trials")
+    ax.legend(fontsize=8)
     save_figure(fig, path)
 
 
@@ -494,6 +546,8 @@ def write_leaderboards(experiments: Path, leaderboard_dir: Path) -> list[Board]:
             if board.rows:
                 write_text(leaderboard_dir / f"{board.dataset}-per-class.md", render_per_class(board))
                 plot_per_class(leaderboard_dir / f"{board.dataset}-per-class.png", board)
+                if any(r["config"].get("tuned") for row in board.rows for r in row["runs"]):
+                    plot_tuning(leaderboard_dir / f"{board.dataset}-tuning.png", board)
                 best = board.rows[0]
                 tied = ", ".join(r["model"] for r in board.rows if r["tied"]) or "-"
                 index.append(

@@ -302,6 +302,8 @@ def plan_run(
     }
     if settings.protocol.folds > 1:
         config["fold"] = {"index": fold, "of": settings.protocol.folds}
+    if settings.tuning.trials:  # the procedure and budget (what it chose is added as "tuned")
+        config["tuning"] = settings.tuning.identity
     identity = {
         **config,
         "features": features_identity(config["features"]),
@@ -322,6 +324,7 @@ def execute(
     on_epoch: Callable[[dict], None] | None = None,
     waiting: Waiting | None = None,
     on_start: Callable[[dict], None] | None = None,
+    on_trial: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train and evaluate one planned run under its lock, and return its metrics. An unfinished run resumes
     from its checkpoint; a finished one is returned as it is, or (force) retrained beside it and replaced
@@ -352,7 +355,7 @@ def execute(
         sweep_temporaries(work)
         (work / "failed.json").unlink(missing_ok=True)
         try:
-            _train_and_evaluate(plan, work, settings, registry, prepared, splits, on_epoch)
+            _train_and_evaluate(plan, work, settings, registry, prepared, splits, on_epoch, on_trial)
         except Exception as exc:
             message = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
             # the traceback holds the plugin's own error behind a ZooError
@@ -395,8 +398,10 @@ def _train_and_evaluate(
     prepared,
     splits,
     on_epoch: Callable[[dict], None] | None,
+    on_trial: Callable[[dict], None] | None = None,
 ) -> None:
-    """Train in `work` (resuming from its checkpoint), evaluate on the test split, write the run files."""
+    """Train in `work` (resuming from its checkpoint; tuned first when [tuning] trials > 0), evaluate on the
+    test split, write the run files."""
     import torch
 
     from zoo.compute import measure
@@ -413,10 +418,23 @@ def _train_and_evaluate(
     mean, std = bin_stats(train.x)  # per mel bin, train windows only
     # what applying the run needs besides its config and weights (zoo.inference)
     write_json(work / "normalisation.json", {"mean": mean.flatten().tolist(), "std": std.flatten().tolist()})
-    torch.manual_seed(plan.protocol.seed)
-    model = _build(registry, plan, len(classes), settings)
     data = TrainData(train.x, train.y, val.x, val.y, len(classes), mean, std, train.clip, train.start)
-    trainer = Trainer(plan.protocol, checkpoint=work / "checkpoint.pt", on_epoch=on_epoch)
+    protocol = plan.protocol
+    if settings.tuning.trials:  # the study sees `data` (train and validation) only, never `test`
+        from zoo.tuning import tune
+
+        def fit(trial_protocol, on_trial_epoch):
+            torch.manual_seed(trial_protocol.seed)
+            model = _build(registry, plan, len(classes), settings)
+            return Trainer(trial_protocol, on_epoch=on_trial_epoch).fit(model, data)
+
+        storage = settings.tuning.storage or f"sqlite:///{(work / 'tuning.db').resolve()}"
+        chosen, config["tuned"] = tune(protocol, settings.tuning, fit, plan.run_id, storage, on_trial)
+        protocol = dataclasses.replace(protocol, **chosen)
+        write_json(work / "config.json", config)
+    torch.manual_seed(protocol.seed)
+    model = _build(registry, plan, len(classes), settings)
+    trainer = Trainer(protocol, checkpoint=work / "checkpoint.pt", on_epoch=on_epoch)
     history = trainer.fit(model, data)
     _write_history(work / "history.csv", history)
 

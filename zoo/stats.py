@@ -24,12 +24,16 @@ def group_weights(groups, strata=None, resamples: int = RESAMPLES, seed: int = S
     clips' labels), m - 1 of its m groups with replacement, and a clip weighs the number of times its group
     was drawn times m / (m - 1). A group belongs to the stratum of its clips (of its last clip, if they
     differ). Drawing m - 1 makes the bootstrap variance of a stratum's mean the unbiased one (m draws give
-    (m - 1) / m of it: half with two recordings of a class); a stratum of one group is always drawn whole."""
+    (m - 1) / m of it: half with two recordings of a class). Classes of a single recording form one stratum
+    together (alone, each would be drawn whole every time and add no spread)."""
     _, index = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
     n_groups = int(index.max()) + 1 if len(index) else 0
     stratum = np.zeros(n_groups, dtype=int)
     if strata is not None and n_groups:
         stratum[index] = np.unique(np.asarray(strata, dtype=str), return_inverse=True)[1]
+        alone = np.bincount(stratum)[stratum] == 1
+        if alone.sum() > 1:  # classes of one recording say nothing of their spread alone: drawn together
+            stratum[alone] = stratum.max() + 1
     order = np.argsort(stratum, kind="stable")  # the groups, stratum by stratum
     rng = np.random.default_rng(seed)
     cells, weights, start = [], [], 0  # (resample, group) cells drawn, and what each draw weighs

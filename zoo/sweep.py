@@ -24,7 +24,7 @@ from typing import Callable
 from zoo.config import load_settings
 from zoo.errors import ZooError
 
-Event = dict  # {"job": label, "kind": "start" | "note" | "epoch" | "waiting" | "done" | "failed", ...}
+Event = dict  # {"job": label, "kind": "start" | "epoch" | "trial" | "waiting" | "done" | "failed", ...}
 Emit = Callable[[Event], None]
 
 
@@ -87,6 +87,10 @@ def plan_sweep(source: Source, models: list[str] | None = None, force: bool = Fa
     names = list(settings.models) if models is None else models
     for name in names:
         model_params(settings, registry, name)  # unknown names and options fail before any work
+    if settings.tuning.trials:
+        from zoo.tuning import require_optuna
+
+        require_optuna()
     seeds = run_seeds(settings.protocol)
     folds = settings.protocol.folds
     return [
@@ -155,6 +159,9 @@ def run_job(job: Job, emit: Emit = lambda event: None) -> Outcome:
     def waiting(what):
         emit({"job": job.label, "kind": "waiting", "what": what})
 
+    def on_trial(trial):
+        emit({"job": job.label, "kind": "trial", **trial})
+
     try:
         outcome.metrics = execute(
             plan,
@@ -166,6 +173,7 @@ def run_job(job: Job, emit: Emit = lambda event: None) -> Outcome:
             on_epoch=on_epoch,
             waiting=waiting,
             on_start=on_start,
+            on_trial=on_trial,
         )
     except RunFailed as exc:
         outcome.error = str(exc)

@@ -1,0 +1,133 @@
+"""One tuning budget for every model: before a run trains, an Optuna study spends `[tuning] trials` trials on
+the run's own train and validation splits (never its test split) over one search space, and the run then
+trains with the best trial's values.
+
+The study is seeded (the run's seed), its poor trials are pruned epoch by epoch (Optuna's MedianPruner), and
+it lives in an SQLite file in the run folder (tuning.db: a killed study resumes without repeating a finished
+trial, and optuna-dashboard opens it) or in a shared RDB (`[tuning] storage`). A trial's score is the best
+validation score of protocol.select over its epochs, as the run itself is restored by (zoo.stopping).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable
+
+from zoo.config import Protocol, TuningConfig
+from zoo.errors import ZooError
+from zoo.stopping import Selection
+
+FINISHED = ("COMPLETE", "PRUNED", "FAIL")  # trials that count against the budget (not one killed mid-way)
+
+
+def require_optuna() -> None:
+    """Before any work: tuning needs Optuna, an optional extra."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise ZooError("[tuning] trials > 0 needs Optuna: pip install 'audio-zoo[tune]'.") from None
+
+
+def suggest(trial, name: str, spec: list):
+    """A value for protocol field `name` from its [low, high, kind] in the search space."""
+    low, high, kind = spec
+    if kind == "int":
+        return trial.suggest_int(name, int(low), int(high))
+    return trial.suggest_float(name, float(low), float(high), log=kind == "log")
+
+
+def trial_protocol(protocol: Protocol, tuning: TuningConfig, values: dict) -> Protocol:
+    """The protocol a trial trains under: its values, and the budget's epochs per trial."""
+    epochs = tuning.epochs or protocol.epochs
+    return dataclasses.replace(protocol, **values, epochs=epochs, min_epochs=min(protocol.min_epochs, epochs))
+
+
+def study_for(tuning: TuningConfig, name: str, storage: str, seed: int, epochs: int):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if tuning.sampler == "tpe":
+        sampler = optuna.samplers.TPESampler(seed=seed)
+    else:
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 4))
+        if tuning.pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
+    return optuna.create_study(
+        study_name=name,
+        storage=storage,
+        load_if_exists=True,
+        direction="maximize",
+        sampler=sampler,
+        pruner=pruner,
+    )
+
+
+def tune(
+    protocol: Protocol,
+    tuning: TuningConfig,
+    fit: Callable[[Protocol, Callable[[dict], None]], list[dict]],
+    study_name: str,
+    storage: str,
+    on_trial: Callable[[dict], None] | None = None,
+) -> tuple[dict, dict]:
+    """Run what is left of the study's budget and return (the chosen values, the record for config.json).
+
+    `fit(protocol, on_epoch)` trains a fresh model under `protocol` on the train split, validating on the
+    validation split, and returns its history; on_epoch(row) is called after each epoch (it raises to prune).
+    """
+    import optuna
+
+    from zoo.trainer import Diverged
+
+    epochs = tuning.epochs or protocol.epochs
+    study = study_for(tuning, study_name, storage, protocol.seed, epochs)
+
+    def objective(trial) -> float:
+        values = {name: suggest(trial, name, spec) for name, spec in tuning.space.items()}
+        selection = Selection(protocol.select)
+
+        def on_epoch(row: dict) -> None:
+            selection.update(row)
+            trial.report(selection.best_score, row["epoch"])
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        fit(trial_protocol(protocol, tuning, values), on_epoch)
+        return selection.best_score
+
+    def report(study, trial) -> None:
+        if on_trial:
+            on_trial({**_trial_record(trial), "of": tuning.trials})
+
+    left = tuning.trials - sum(t.state.name in FINISHED for t in study.trials)
+    if left > 0:
+        study.optimize(objective, n_trials=left, catch=(Diverged,), callbacks=[report])
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    if not complete:
+        raise ZooError(
+            f"tuning: none of the {tuning.trials} trials finished (diverged or pruned): narrow [tuning.space]"
+        )
+    best = max(complete, key=lambda t: (t.value, -t.number))
+    chosen = {name: best.params[name] for name in tuning.space}
+    record = {
+        "chosen": chosen,
+        "score": best.value,  # the best trial's validation score (protocol.select; loss negated)
+        "trial": best.number,
+        "trials": [_trial_record(t) for t in study.trials if t.state.name in FINISHED],
+    }
+    return chosen, record
+
+
+def _trial_record(trial) -> dict:
+    value = trial.value if trial.value is not None else trial.intermediate_values.get(trial.last_step)
+    return {
+        "number": trial.number,
+        "state": trial.state.name.lower(),
+        "score": None if value is None or not math.isfinite(value) else value,
+        "epochs": len(trial.intermediate_values),
+        "params": trial.params,
+    }
