@@ -99,3 +99,23 @@ def test_zoo_run_with_the_ray_executor_draws_every_jobs_progress_and_ranks_them(
     assert "Test-split results" in out and "baseline_cnn" in out and "crnn" in out
     board = (project / "leaderboard" / "synthetic.md").read_text()
     assert "baseline_cnn" in board and "crnn" in board
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("optuna") is None, reason="tuning: pip install 'audio-zoo[tune]'"
+)
+def test_tuned_runs_on_ray_choose_what_they_choose_on_local_processes(cluster, tmp_path):
+    """Issue 19: trials run inside each job, so a tuned sweep is the same on any executor."""
+    tuned = {"tuning.trials": 2, "tuning.epochs": 1, "protocol.epochs": 1}
+    chosen = []
+    for name, executor in (("ray", RayExecutor()), ("local", Processes(jobs=2))):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "registry.toml").write_text(REGISTRY)
+        outcomes = run_sweep(
+            plan_sweep(Source.from_registry(folder / "registry.toml", tuned)), executor=executor
+        )
+        assert len(outcomes) == 2 and not any(o.error for o in outcomes)
+        configs = sorted((folder / "experiments").glob("*/*/*/config.json"))
+        chosen.append([json.loads(p.read_text())["tuned"]["chosen"] for p in configs])
+    assert chosen[0] == chosen[1] and len(chosen[0]) == 2
