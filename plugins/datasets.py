@@ -10,6 +10,10 @@ import zoo
 def load_synthetic(root: Path, recordings: int = 16, clips_per_recording: int = 4, seed: int = 0):
     from zoo_plugins.synthetic import generate  # numpy and soundfile only when used
 
+    for name, value in (("recordings", recordings), ("clips_per_recording", clips_per_recording)):
+        if value < 1:
+            raise zoo.ZooError(f"dataset.options.{name} = {value}: use 1 or more.")
+
     return generate(root, recordings=recordings, clips_per_recording=clips_per_recording, seed=seed)
 
 

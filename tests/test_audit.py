@@ -383,3 +383,84 @@ def test_force_says_nothing_of_resuming(project, zoo_cli):
     assert zoo_cli("run", "baseline_cnn", "--epochs", "1")[0] == 0
     code, out, err = zoo_cli("run", "baseline_cnn", "--epochs", "1", "--force")
     assert code == 0 and "resuming" not in out + err and "already finished" not in out
+
+
+# the second audit (this session's): what it found, held
+
+
+def test_a_metrics_json_that_parses_but_is_not_a_run_s_damages_the_run(tmp_path):
+    from zoo.runner import run_damage
+
+    (tmp_path / "config.json").write_text("{}")
+    for text in ("{}", '{"model": "m", "run_id": "r", "accuracy": "high"}'):
+        (tmp_path / "metrics.json").write_text(text)
+        assert run_damage(tmp_path) == ("metrics.json", "lacks what a run records (edited?)")
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--hop", "nan"], "--hop nan: give seconds"),
+        (["--hop", "-1"], "--hop -1.0: give seconds"),
+        (["--hop", "inf"], "--hop inf"),
+        (["--hop", "1e-6"], "from 0.001 to 3600"),
+        (["--top-k", "0"], "--top-k 0: give 1 or more"),
+        (["--min-confidence", "2"], "--min-confidence 2.0: give a probability"),
+        (["--min-confidence", "nan"], "--min-confidence nan"),
+    ],
+)
+def test_predict_options_out_of_range_are_one_line_before_any_work(project, zoo_cli, option, message):
+    code, _, err = zoo_cli("predict", "nosuchrun", "x.wav", *option)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_rate_that_shares_no_factor_with_the_target_resamples_without_a_giant_kernel():
+    import torch
+
+    from zoo.data.audio import _resampler, resample
+
+    _resampler.cache_clear()
+    out = resample(torch.randn(4001), 4001, 16000)  # 16000 phases: about 4 GB of kernel, unsnapped
+    assert abs(len(out) - 16000) <= 8
+    assert _resampler.cache_info().currsize == 1 and _resampler(4000, 16000) is not None
+
+
+def test_a_sample_rate_no_recorder_has_is_a_skip_with_its_reason(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from zoo.data.audio import DecodeError, read_clip
+
+    sf.write(tmp_path / "huge.wav", np.full(100, 0.1, dtype=np.float32), 2**31 - 1000)
+    with pytest.raises(DecodeError, match="is not a recording's"):
+        read_clip(tmp_path / "huge.wav")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["new-plugin", "m" * 300], "at most 60"),
+        (
+            ["run", "baseline_cnn", "--set", "models.baseline_cnn.width=abc"],
+            "width = 'abc' should be an integer",
+        ),
+        (
+            ["prepare", "--set", "dataset.options.recordings=0"],
+            "dataset.options.recordings = 0: use 1 or more",
+        ),
+        (["prepare", "--set", "dataset.options.recordings=abc"], "recordings = 'abc' should be an integer"),
+        (["run", "--all", "--set", "tuning.space=5"], "space = 5 should be a table"),
+    ],
+)
+def test_bad_names_params_and_options_are_one_line_before_any_work(project, zoo_cli, args, message):
+    code, _, err = zoo_cli(*args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (project / "experiments").exists()
+
+
+def test_a_variant_named_best_is_refused(project, zoo_cli):
+    (project / "registry.toml").write_text(
+        textwrap.dedent(TINY_REGISTRY) + '\n[models.best]\nmodel = "baseline_cnn"\n'
+    )
+    code, _, err = zoo_cli("run", "--all")
+    assert code == 2 and "'best' names the leader" in err

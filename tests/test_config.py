@@ -25,7 +25,7 @@ def test_defaults_and_overrides(tmp_path):
     [
         ("[protocol]\nepoch = 3\n", "unknown key 'epoch' (did you mean 'epochs'?)"),
         ("[protocl]\n", "unknown section [protocl] (did you mean 'protocol'?)"),
-        ("[protocol]\nepochs = 'many'\n", "epochs = 'many' should be a int"),
+        ("[protocol]\nepochs = 'many'\n", "epochs = 'many' should be an integer"),
         ("[protocol\nepochs = 3\n", "not valid TOML"),
         ("models = 3\n", "[models] must hold one table per model"),
     ],

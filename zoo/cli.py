@@ -58,6 +58,16 @@ def main(argv: list[str] | None = None) -> int:
         except ZooError as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             return 2
+        except OSError as exc:  # a path the checks before the work could not foresee (/proc/x...)
+            if exc.filename is None:
+                raise
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc.filename))}: {escape(exc.strerror or str(exc))}: "
+                "choose another path, or fix its permissions.",
+                highlight=False,
+                soft_wrap=True,
+            )
+            return 2
         except KeyboardInterrupt as exc:
             err_console.print(
                 "interrupted: a started run resumes from its last checkpoint when you run it again."
@@ -791,6 +801,7 @@ def _apply_with_progress(args, what: str):
     from zoo.inference import apply_to_files, audio_files
     from zoo.io import check_writable
 
+    _check_apply_options(args)
     settings, run = _trained_run(args, args.device)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     folder = "predictions" if what == "predict" else "embeddings"
@@ -842,6 +853,19 @@ def _apply_with_progress(args, what: str):
             pd.DataFrame({"path": list(map(str, skipped)), "reason": list(skipped.values())}),
         )
     return run, results, prefix
+
+
+def _check_apply_options(args) -> None:
+    """predict/embed options in range, before any work (one line each)."""
+    import math
+
+    if args.hop is not None and not (math.isfinite(args.hop) and 0.001 <= args.hop <= 3600):
+        raise ZooError(f"--hop {args.hop}: give seconds between window starts, from 0.001 to 3600.")
+    if getattr(args, "top_k", 1) < 1:
+        raise ZooError(f"--top-k {args.top_k}: give 1 or more labels per row.")
+    confidence = getattr(args, "min_confidence", 0.0)
+    if not 0.0 <= confidence <= 1.0:  # NaN fails both
+        raise ZooError(f"--min-confidence {confidence}: give a probability from 0 to 1.")
 
 
 def cmd_predict(args) -> None:

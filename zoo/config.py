@@ -392,6 +392,8 @@ def settings_from_dict(raw: dict, root: Path, where: str = REGISTRY_FILE) -> Set
     )
     for name in models:
         check_folder_name(name, f"{where} [models.{name}]")
+        if name == "best":  # `zoo predict best` means the leader
+            raise ZooError(f"{where} [models.best]: 'best' names the leader in zoo predict; rename it.")
     modules = plugins.get("modules", [])
     if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
         raise ZooError(f"{where}: plugins.modules must be a list of file paths.")
@@ -426,9 +428,10 @@ def _build(cls: type, values: Any, where: str) -> Any:
     for key, value in values.items():
         if key not in names:
             raise ZooError(f"{where}: unknown key {key!r}{_hint(key, names)}; known: {', '.join(names)}.")
-        default = next((f.default for f in fields(cls) if f.name == key), None)
-        if default is not dataclasses.MISSING and not _same_kind(default, value):
-            raise ZooError(f"{where}: {key} = {value!r} should be a {type(default).__name__}.")
+        f = names[key]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if default is not dataclasses.MISSING and not same_kind(default, value):
+            raise ZooError(f"{where}: {key} = {value!r} should be {kind_name(default)}.")
     values = {k: (float(v) if isinstance(names[k].default, float) else v) for k, v in values.items()}
     for key, value in values.items():
         _check_range(names[key], value, where)
@@ -454,7 +457,13 @@ def _check_range(f: dataclasses.Field, value: Any, where: str) -> None:
         raise ZooError(f"{where}: {f.name} = {value!r} is out of range; use a value {wanted}.")
 
 
-def _same_kind(default: Any, value: Any) -> bool:
+def kind_name(value: Any) -> str:
+    """What kind of value `value` is, in words: an integer, a number, a string..."""
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def same_kind(default: Any, value: Any) -> bool:
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(default, bool) and isinstance(value, bool)
     if isinstance(default, float):

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from zoo.config import FeatureConfig
+from zoo.config import FeatureConfig, features_identity
 from zoo.data.audio import Decoded, DecodeError, fit_length, read_clip, resample, source_windows
 from zoo.data.cache import normalise_windows
 from zoo.data.features import LogMel
@@ -77,7 +77,7 @@ class TrainedRun:
         self.run_id = self.config["run_id"]
         self.model_name = self.config["model"]["name"]
         self.classes: list[str] = self.config["dataset"]["classes"]
-        self.features = FeatureConfig(**self.config["features"])
+        self.features = FeatureConfig(**features_identity(self.config["features"]))
         self.device = torch.device(device)
         self.mean = torch.tensor(norm["mean"], dtype=torch.float32).view(1, 1, -1, 1).to(self.device)
         self.std = torch.tensor(norm["std"], dtype=torch.float32).view(1, 1, -1, 1).to(self.device)

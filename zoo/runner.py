@@ -55,7 +55,15 @@ def run_damage(run_dir: Path) -> tuple[str, str] | None:
             return name, "is missing"
         if not isinstance(read[name], dict):
             return name, "is not a run's"
-    files = read["metrics.json"].get("files") or {name: None for name in NEEDED_FILES}
+    from zoo.metrics import METRICS
+
+    metrics = read["metrics.json"]
+    needed = ("model", "run_id", *(m.name for m in METRICS))
+    if any(k not in metrics for k in needed) or not all(
+        isinstance(metrics[m.name], (int, float)) for m in METRICS
+    ):
+        return "metrics.json", "lacks what a run records (edited?)"
+    files = metrics.get("files") or {name: None for name in NEEDED_FILES}
     for name, size in files.items():
         path = run_dir / name
         if not path.is_file():
@@ -504,10 +512,20 @@ def _write_history(path: Path, history: list[dict]) -> None:
 
 
 def _merge(defaults: dict, given: Any, where: str) -> dict:
+    """A model's params or a data set's options: the defaults under the given keys, each of the default's
+    kind (an int for an int, a number for a float...), checked before any work."""
+    from zoo.config import kind_name, same_kind
+
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         known = ", ".join(defaults) or "none"
         raise ZooError(f"{where}: unknown option {unknown[0]!r}; known: {known}.")
+    for key, value in given.items():
+        default = defaults[key]
+        # true/false and a word mix in some options (pretrained = true | false | "auto")
+        switch = isinstance(default, (bool, str)) and isinstance(value, (bool, str))
+        if default is not None and not same_kind(default, value) and not switch:
+            raise ZooError(f"{where}: {key} = {value!r} should be {kind_name(default)}, like {default!r}.")
     return {**defaults, **given}
 
 

@@ -111,8 +111,10 @@ params and their defaults are in `register_models`; set them in the project's re
 
 def new_plugin(name: str, where: Path) -> Path:
     """Write the plugin package `where/name`; refuses a bad name or an existing folder."""
-    if not NAME_PATTERN.match(name):
-        raise ZooError(f"plugin name {name!r}: use lower_snake_case (letters, digits, _), e.g. my_cnn.")
+    if not NAME_PATTERN.match(name) or len(name) > 60:
+        raise ZooError(
+            f"plugin name {name!r}: use lower_snake_case (letters, digits, _; at most 60), e.g. my_cnn."
+        )
     folder = Path(where) / name
     if folder.exists():
         raise ZooError(f"{folder} already exists: pick another name or remove it.")

@@ -18,6 +18,8 @@ import torch
 import torchaudio
 
 # Bits per sample of soundfile's subtypes (compressed formats have none: 0)
+MAX_RATE = 1_536_000  # the highest sample rate of any recorder or bat detector we know of (8 x 192 kHz)
+MAX_PHASES = 1000  # at most this many filter phases (target / gcd(rate, target)) in a resampling kernel
 SUBTYPE_BITS = {
     "PCM_S8": 8,
     "PCM_U8": 8,
@@ -85,6 +87,8 @@ def read_clip(path: str | Path) -> Decoded:
             f"truncated: the header promises {promised / rate:.3f} s, the file holds "
             f"{data.shape[0] / rate:.3f} s"
         )
+    if rate > MAX_RATE:
+        raise DecodeError(f"sample rate {rate} Hz in its header is not a recording's (over {MAX_RATE} Hz)")
     if not np.isfinite(data).all():
         raise DecodeError("contains NaN or Inf samples")
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
@@ -121,7 +125,13 @@ def _wav_data_frames(raw: bytes, channels: int) -> int | None:
 
 def resample(waves: torch.Tensor, rate: int, target: int) -> torch.Tensor:
     """(..., samples) at `rate` -> at `target`, with torchaudio's windowed-sinc kernel (cached per rate
-    pair)."""
+    pair). A rate that shares almost no factor with the target (4001 Hz -> 16 kHz) would need a kernel of
+    millions of taps (gigabytes): it is taken as the nearest multiple of 100 Hz instead, a pitch and tempo
+    change of at most 50 / rate (0.025 % at 4001 Hz; callers fit the length to the window)."""
+    if rate == target:
+        return waves
+    if target // math.gcd(rate, target) > MAX_PHASES:
+        rate = max(100, round(rate / 100) * 100)
     return waves if rate == target else _resampler(rate, target)(waves)
 
 
