@@ -51,10 +51,11 @@ def test_protocol_options_added_later_leave_run_identities_alone_while_off():
 
     from zoo.config import protocol_identity
 
-    now = asdict(Protocol())
+    now = asdict(Protocol(select="val_loss"))  # the rule before `select` existed
     added = ("freq_warp", "time_warp", "warmup_epochs", "grad_clip", "select")
     before = {k: v for k, v in now.items() if k not in added}
     assert protocol_identity(now) == protocol_identity(before) == before  # a run made before they existed
     warped = protocol_identity({**now, "freq_warp": 0.2})
     assert warped != before and warped["freq_warp"] == 0.2
     assert protocol_identity({**now, "epochs": 5}) != before  # every other setting still counts
+    assert protocol_identity(asdict(Protocol()))["select"] == "val_accuracy"  # today's default: a new id

@@ -32,9 +32,10 @@ def configs(project):
 
 def test_trials_zero_keeps_the_run_ids_of_runs_made_before_tuning_existed(project):
     """5f58c4bd87eb: the tiny project's baseline_cnn run id before [tuning] (and protocol.select, and
-    features.source) were added."""
+    features.source) were added; select = "val_loss" was the rule then."""
+    registry = textwrap.dedent(TINY_REGISTRY).replace("[protocol]\n", '[protocol]\nselect = "val_loss"\n')
     for extra in ("", "\n[tuning]\ntrials = 0\n"):
-        (project / "registry.toml").write_text(textwrap.dedent(TINY_REGISTRY) + extra)
+        (project / "registry.toml").write_text(registry + extra)
         source = Source.from_registry(project / "registry.toml")
         run_sweep([])  # the shared context afresh
         plan = plan_of(plan_sweep(source, ["baseline_cnn"])[0])

@@ -110,8 +110,9 @@ class Protocol:
     lr_patience: int = field(default=3, metadata=at_least(0))  # ReduceLROnPlateau on validation loss
     lr_factor: float = field(default=0.5, metadata=fraction())
     # the validation score that picks the epoch restored at the end, and that early stopping watches:
-    # val_loss | val_accuracy | val_macro_f1 (zoo.stopping; the learning-rate plateau watches the loss)
-    select: str = field(default="val_loss", metadata={"off": "val_loss"})
+    # val_loss | val_accuracy | val_macro_f1 (zoo.stopping; the learning-rate plateau watches the loss).
+    # val_accuracy by measurement (README); runs made under val_loss, the rule before it, keep their ids
+    select: str = field(default="val_accuracy", metadata={"off": "val_loss"})
     # Early stopping on that score: stop after this many epochs without a better one...
     early_stop_patience: int = field(default=10, metadata=at_least(1))
     # ...but never before this epoch: a small, noisy validation set must not stop a run that is still learning
