@@ -454,8 +454,9 @@ def test_inspect_recommends_features_from_what_the_clips_hold(project, zoo_cli):
             write_tone(project / "data" / label / f"{i}.wav", freq=freq + 30 * i, sr=44100, seconds=1.0)
     code, out, err = zoo_cli("inspect", "--dataset", "folder", "--data-root", "data")
     assert code == 0, err
-    assert "native rates: 44100-44100 Hz" in out and "in force: every clip resampled to 16000 Hz" in out
-    assert "12 were recorded above it and are low-passed at 8000 Hz" in out
+    # the folder data set recommends no features: the inspected ones are in force (issue 19)
+    assert "native rates: 44100-44100 Hz" in out and "in force: every clip resampled to 8000 Hz" in out
+    assert "12 were recorded above it and are low-passed at 4000 Hz" in out
     recommended = out.split("[features]\n", 1)[1]
     assert "sample_rate = 8000" in recommended and "n_fft = 256" in recommended
     assert "normalise" not in recommended  # one recording level: nothing to level
