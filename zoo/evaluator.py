@@ -16,10 +16,10 @@ from zoo.io import write_atomic, write_csv, write_json, write_text
 from zoo.metrics import ECE_BINS, METRICS
 from zoo.stats import LEVEL, Scored, every_metric
 
-MISTAKES_SHOWN = 20
+MISTAKES_SHOWN = 20  # the most confident mistakes listed in report.md
 # files of a run folder metrics.json does not record the size of: itself, a failure, the tuning study
 # (optuna-dashboard may write to it)
-UNRECORDED = ("metrics.json", "failed.json", "tuning.db")  # the most confident mistakes listed in report.md
+UNRECORDED = ("metrics.json", "failed.json", "tuning.db")
 
 
 @dataclass
@@ -113,9 +113,7 @@ def write_evaluation(run_dir: Path, ev: Evaluation, history: list[dict], extra: 
     metrics["files"] = {
         p.name: p.stat().st_size
         for p in sorted(run_dir.iterdir())
-        if p.is_file()
-        and not p.name.startswith(".")
-        and p.name not in ("metrics.json", "failed.json", "tuning.db")
+        if p.is_file() and not p.name.startswith(".") and p.name not in UNRECORDED
     }
     write_json(run_dir / "metrics.json", metrics)
 

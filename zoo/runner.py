@@ -220,11 +220,6 @@ class RunPlan:
         return (self.run_dir / "metrics.json").is_file()
 
     @property
-    def intact(self) -> bool:
-        """Finished, and every file it wrote still whole (see run_damage)."""
-        return self.finished and run_damage(self.run_dir) is None
-
-    @property
     def staging(self) -> Path:
         """Where a finished run is retrained (--force) until the new one is complete and replaces it."""
         return self.run_dir.with_name(f".{self.run_id}.new")

@@ -208,7 +208,7 @@ def _load(path: str) -> Decoded | DecodeError:
         return exc
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In a decoding process: die when the zoo process dies (even by kill -9), and leave Ctrl-C and
     SIGTERM to it (it kills the decoders: see _decoder_pool)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -230,7 +230,7 @@ def _decoder_pool() -> Iterator[Executor]:
             yield pool
         return
     pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("fork"), initializer=_die_with_parent
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=die_with_parent
     )
     try:
         yield pool
