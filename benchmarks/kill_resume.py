@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from conftest import TINY_REGISTRY  # noqa: E402  (one tiny registry for the tests and this script)
-from zoo.metrics import METRICS  # noqa: E402
+from zoo.evaluate.metrics import METRICS  # noqa: E402
 
 COMPARED = (*(m.name for m in METRICS), "intervals", "confusion_matrix", "n_test", "epochs", "best_epoch")
 EPOCHS = 8

@@ -37,8 +37,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=20.0)
     args = parser.parse_args()
+    from zoo.apply.inference import load_run
     from zoo.cli import main as zoo
-    from zoo.inference import load_run
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

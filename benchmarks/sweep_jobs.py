@@ -35,7 +35,8 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=8, help="jobs in the sweep")
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
-    from zoo.sweep import Local, Processes, Source, plan_sweep, run_sweep
+    from zoo.executors import Local, Processes
+    from zoo.sweep import Source, plan_sweep, run_sweep
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

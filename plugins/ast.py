@@ -81,5 +81,6 @@ def register_models(register):
             pretrained=True,
             resolve=resolve,
             weights=SOURCE.describe(),
+            pretrained_on=SOURCE.source,
         )
     )

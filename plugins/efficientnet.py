@@ -33,5 +33,6 @@ def register_models(register):
             pretrained=True,
             resolve=resolve,
             weights=WEIGHTS.describe(),
+            pretrained_on=WEIGHTS.source,
         )
     )

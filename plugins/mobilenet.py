@@ -51,5 +51,6 @@ def register_models(register):
             pretrained=True,
             resolve=resolve,
             weights=SOURCE.describe(),
+            pretrained_on=SOURCE.source,
         )
     )

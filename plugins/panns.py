@@ -110,5 +110,6 @@ def register_models(register):
                 pretrained=True,
                 resolve=resolve,
                 weights=source.describe(),
+                pretrained_on=source.source,
             )
         )

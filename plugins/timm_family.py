@@ -86,6 +86,7 @@ def register_models(register):
             defaults=dict(DEFAULTS),
             pretrained=True,
             resolve=resolve,
+            pretrained_on="ImageNet",
             weights="ImageNet: timm's default tag of `arch` on the Hugging Face hub",
         )
     )

@@ -312,7 +312,7 @@ def test_the_damaged_checkpoint_message_ends_on_a_whole_word(tmp_path):
     import torch
 
     from zoo.config import Protocol
-    from zoo.trainer import Trainer
+    from zoo.train.trainer import Trainer
 
     checkpoint = tmp_path / "checkpoint.pt"
     checkpoint.write_bytes(b"PK" + b"garbage " * 100)
@@ -343,10 +343,10 @@ def test_inspect_shows_whole_class_names_at_80_columns(project, zoo_cli, monkeyp
 
 
 def test_other_libraries_warnings_are_one_line_naming_the_library(capsys):
-    from zoo.cli import _show_warning
+    from zoo.cli.draw import show_warning
 
     where = "/x/lib/python3.11/site-packages/sklearn/metrics/_classification.py"
-    _show_warning(UserWarning("y_pred contains classes\n  not in y_true"), UserWarning, where, 12)
+    show_warning(UserWarning("y_pred contains classes\n  not in y_true"), UserWarning, where, 12)
     err = capsys.readouterr().err
     assert err == "warning (sklearn, UserWarning): y_pred contains classes not in y_true\n"
 
@@ -354,7 +354,7 @@ def test_other_libraries_warnings_are_one_line_naming_the_library(capsys):
 def test_plots_keep_matplotlib_s_layout_warnings_to_themselves(tmp_path, recwarn):
     import numpy as np
 
-    from zoo.evaluator import plot_confusion
+    from zoo.outputs.run_plots import plot_confusion
 
     classes = [f"座頭鯨 {i}" for i in range(4)]  # glyphs DejaVu Sans lacks: matplotlib warns of each
     plot_confusion(tmp_path / "c.png", np.eye(4, dtype=int), classes)
@@ -365,7 +365,7 @@ def test_a_resumed_run_reports_the_epoch_it_resumes_at(tmp_path):
     """So that a progress bar starts where the run stands, not at 0/N."""
     from test_trainer import PROTOCOL, toy_data, toy_model
 
-    from zoo.trainer import Trainer
+    from zoo.train.trainer import Trainer
 
     def interrupt(row):
         if row["epoch"] == 2:
@@ -389,7 +389,7 @@ def test_force_says_nothing_of_resuming(project, zoo_cli):
 
 
 def test_a_metrics_json_that_parses_but_is_not_a_run_s_damages_the_run(tmp_path):
-    from zoo.runner import run_damage
+    from zoo.runs.folder import run_damage
 
     (tmp_path / "config.json").write_text("{}")
     for text in ("{}", '{"model": "m", "run_id": "r", "accuracy": "high"}'):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import write_tone
-from zoo.runner import RUN_FILES
+from zoo.runs.folder import RUN_FILES
 
 pytestmark = pytest.mark.slow
 

@@ -285,7 +285,7 @@ def test_memory_mapped_split_trains_to_the_same_result(tmp_path):
     from zoo.config import Protocol
     from zoo.data.cache import Rows, bin_stats
     from zoo.registry import load_registry
-    from zoo.trainer import TrainData, Trainer
+    from zoo.train.trainer import TrainData, Trainer
 
     folder_dataset(tmp_path / "data")
     prepared = prepare(check_clip_table(scan_folder(tmp_path / "data"), "t"), FEATURES, tmp_path / "cache")

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 import torch
 
-from zoo.evaluator import clip_probabilities, evaluate, write_evaluation
+from zoo.evaluate.evaluator import clip_probabilities, evaluate
+from zoo.outputs import write_run_outputs
 
 
 def test_window_probabilities_average_per_clip():
@@ -23,12 +24,13 @@ def test_metrics_report_predictions_and_files(tmp_path):
     assert ev.report.set_index("class").loc["b", "support"] == 2
     assert ev.predictions.loc[2, "predicted"] == "a" and ev.predictions.loc[2, "confidence"] == 0.5
     history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 0.9, "val_accuracy": 0.5}]
-    write_evaluation(tmp_path, ev, history)
+    ev.history = history
+    write_run_outputs(None, tmp_path, ev)  # the built-in outputs
     wrong = pd.read_csv(tmp_path / "misclassified.csv")
     assert wrong["path"].tolist() == ["p2"]
-    for name in ("metrics.json", "report.csv", "predictions.csv", "confusion.png", "curves.png"):
+    for name in ("report.csv", "report.md", "confusion.png", "curves.png", "reliability.png"):
         assert (tmp_path / name).stat().st_size > 0
-    assert list(pd.read_csv(tmp_path / "predictions.csv").columns[-3:]) == ["p_a", "p_b", "p_c"]
+    assert list(ev.predictions.columns[-3:]) == ["p_a", "p_b", "p_c"]
 
 
 def test_metrics_carry_group_bootstrap_intervals_and_report_md_reads_well(tmp_path):
@@ -45,7 +47,8 @@ def test_metrics_carry_group_bootstrap_intervals_and_report_md_reads_well(tmp_pa
     assert m["ece"] == pytest.approx(0.9 - 0.8) and 0 < m["brier"] < 2  # all at confidence 0.8, 90 % right
     assert ev.predictions["group"].tolist() == groups
     history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 0.9, "val_accuracy": 0.5}]
-    write_evaluation(tmp_path, ev, history, extra={"model": "cnn", "dataset": "birds", "run_id": "abc"})
+    ev.history, ev.metrics = history, {**m, "model": "cnn", "dataset": "birds", "run_id": "abc"}
+    write_run_outputs(None, tmp_path, ev)
     report = (tmp_path / "report.md").read_text()
     assert report.startswith("# cnn on birds\n")
     low, high = m["intervals"]["accuracy"]

@@ -264,14 +264,14 @@ def test_force_over_a_damaged_cache_keeps_the_finished_run_until_the_new_one_is_
     before = (run_dir / "metrics.json").read_text()
     features = next((project / "cache" / "features" / "synthetic").iterdir()) / "features.pt"
     features.write_bytes(features.read_bytes()[:1000])
-    import zoo.trainer
+    import zoo.train.trainer
 
     def killed(self, model, data):
         assert (run_dir / "metrics.json").read_text() == before  # still there while the new one trains
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(zoo.trainer.Trainer, "fit", killed)
+        patch.setattr(zoo.train.trainer.Trainer, "fit", killed)
         assert zoo_cli("run", "baseline_cnn", "--epochs", "1", "--force")[0] == 130
     assert (run_dir / "metrics.json").read_text() == before
     (run_dir / "mark").write_text("the old run")

@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zoo.leaderboard import build_board, render_markdown, write_leaderboards
-from zoo.metrics import METRICS
+from zoo.evaluate.metrics import METRICS
+from zoo.leaderboard import build_board, write_leaderboards
+from zoo.outputs.board_tables import render_markdown
 
 CLASSES = ["a", "b"]
 

@@ -24,7 +24,7 @@ EVERY_MODEL = sorted(REGISTRY.models) + sorted(VARIANTS)
 def build_named(name: str, num_classes: int):
     """A registered model or a VARIANTS entry, through the runner's own lookup, without pretrained weights."""
     from zoo.config import settings_from_dict
-    from zoo.runner import model_spec, without_pretrained
+    from zoo.runs.plan import model_spec, without_pretrained
 
     settings = settings_from_dict({"models": VARIANTS}, Path("."))
     spec, params = model_spec(settings, REGISTRY, name)

@@ -1,6 +1,6 @@
-"""The ray executor (zoo.ray_executor) on a local Ray cluster of 2 CPUs: the same run folders and metrics as
-the local executor, and a job whose worker is killed is retried (or recorded as failed) while the others
-finish."""
+"""The ray executor (plugins/ray_executor.py) on a local Ray cluster of 2 CPUs: the same run folders and
+metrics as the local executor, and a job whose worker is killed is retried (or recorded as failed) while the
+others finish."""
 
 import json
 import os
@@ -10,11 +10,12 @@ import textwrap
 import pytest
 
 from conftest import TINY_REGISTRY
-from zoo.metrics import METRICS
-from zoo.sweep import Processes, Source, plan_sweep, run_sweep
+from zoo.evaluate.metrics import METRICS
+from zoo.executors import Processes
+from zoo.sweep import Source, Started, plan_sweep, run_sweep
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'audio-zoo[ray]'")
-from zoo.ray_executor import RayExecutor  # noqa: E402  (after the skip: it needs nothing from Ray to import)
+from zoo_plugins.ray_executor import RayExecutor  # noqa: E402  (after the skip: it needs nothing from Ray to import)
 
 pytestmark = pytest.mark.slow
 REGISTRY = textwrap.dedent(TINY_REGISTRY).replace(
@@ -69,9 +70,9 @@ def test_a_job_whose_ray_worker_is_killed_is_retried_or_recorded_and_the_others_
 
     def emit(event):
         events.append(event)
-        if event["job"] == victim and event["kind"] == "start" and not killed:
-            os.kill(event["pid"], signal.SIGKILL)  # the worker running it, mid-job
-            killed.append(event["pid"])
+        if isinstance(event, Started) and event.job == victim and not killed:
+            os.kill(event.pid, signal.SIGKILL)  # the worker running it, mid-job
+            killed.append(event.pid)
 
     outcomes = sweep(tmp_path / "p", RayExecutor(retries=retries), emit)
     assert killed

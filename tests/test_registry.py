@@ -104,6 +104,11 @@ def test_every_hook_has_a_fixture_plugin_that_implements_it():
     assert registry.model("pooled_linear").build(3) is not None
     spec = registry.dataset("four_clips")
     assert len(spec.load("root")) == 4 and spec.features == {"sample_rate": 8000, "n_fft": 256}
+    assert registry.executor("here").build().run([], print) == []
+    assert (
+        registry.outputs["note.txt"].scope == "run"
+        and registry.plugin_of("output", "note.txt") == "every_hook"
+    )
 
 
 def test_a_dataset_recommending_an_unknown_feature_is_refused(tmp_path):

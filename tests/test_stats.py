@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, brier_score_loss, precision_recall_fscore_support
 
-from zoo.metrics import BY_NAME, METRICS, expected_calibration_error
-from zoo.stats import Scored, confidence_interval, group_weights, paired
+from zoo.evaluate.metrics import BY_NAME, METRICS, expected_calibration_error
+from zoo.evaluate.stats import Scored, confidence_interval, group_weights, paired
 
 ACCURACY, F1 = BY_NAME["accuracy"], BY_NAME["macro_f1"]
 

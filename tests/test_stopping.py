@@ -1,4 +1,4 @@
-"""The restored epoch and the stopping rule (zoo.stopping), and the trainer restoring by them."""
+"""The restored epoch and the stopping rule (zoo.train.stopping), and the trainer restoring by them."""
 
 import dataclasses
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from test_trainer import PROTOCOL, toy_data, toy_model
 
-from zoo.stopping import Selection
-from zoo.trainer import Trainer, class_weights
+from zoo.train.stopping import Selection
+from zoo.train.trainer import Trainer, class_weights
 
 
 def rows(losses, accuracies, f1s=None):

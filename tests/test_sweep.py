@@ -9,7 +9,8 @@ import pytest
 
 from conftest import TINY_REGISTRY
 from zoo.errors import ZooError
-from zoo.sweep import Processes, Source, plan_of, plan_sweep, run_sweep
+from zoo.executors import Processes
+from zoo.sweep import Done, Epoch, Failed, Source, Started, plan_of, plan_sweep, run_sweep
 
 pytestmark = pytest.mark.slow
 PLUGINS = Path(__file__).resolve().parent / "plugins"
@@ -64,27 +65,27 @@ def test_run_sweep_without_the_cli(project):
     events = []
     outcomes = run_sweep(plan_sweep(source, ["baseline_cnn"]), events.append)
     assert len(outcomes) == 1 and outcomes[0].metrics["model"] == "baseline_cnn" and not outcomes[0].error
-    assert [e["kind"] for e in events][0] == "start" and events[-1]["kind"] == "done"
-    assert sum(e["kind"] == "epoch" for e in events) == 1
+    assert isinstance(events[0], Started) and isinstance(events[-1], Done)
+    assert sum(isinstance(e, Epoch) for e in events) == 1
 
 
 def test_jobs_share_the_gpus_they_are_given_and_no_more_run_at_once_than_the_gpus_hold(project, monkeypatch):
     """Two GPUs (as CUDA_VISIBLE_DEVICES names them) at half a GPU per job: four jobs at once, two on each.
     This machine has no GPU: the jobs run on the CPU, but the executor's bookkeeping is the real one."""
-    monkeypatch.setattr("zoo.sweep.visible_gpus", lambda: ["3", "5"])
+    monkeypatch.setattr("zoo.executors.processes.visible_gpus", lambda: ["3", "5"])
     source = Source.from_registry(project / "registry.toml", {"protocol.epochs": 1, "protocol.seeds": 6})
     events = []
     outcomes = run_sweep(plan_sweep(source, ["baseline_cnn"]), events.append, Processes(8, gpus_per_job=0.5))
     assert len(outcomes) == 6 and not any(o.error for o in outcomes)
     running, most = {}, {"3": 0, "5": 0}
     for event in events:  # the driver sees each job's start before its end
-        if event["kind"] == "start":
-            running[event["job"]] = event["gpus"]
-        elif event["kind"] in ("done", "failed"):
-            running.pop(event["job"])
+        if isinstance(event, Started):
+            running[event.job] = event.gpus
+        elif isinstance(event, (Done, Failed)):
+            running.pop(event.job)
         for gpu in most:
             most[gpu] = max(most[gpu], sum(g == gpu for g in running.values()))
-    starts = [e["gpus"] for e in events if e["kind"] == "start"]
+    starts = [e.gpus for e in events if isinstance(e, Started)]
     assert sorted(set(starts)) == ["3", "5"] and max(most.values()) <= 2
     with pytest.raises(ZooError, match="--gpus-per-job 2"):
         Processes(2, gpus_per_job=2)
@@ -93,11 +94,46 @@ def test_jobs_share_the_gpus_they_are_given_and_no_more_run_at_once_than_the_gpu
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("--executor", "ray", "--jobs", "2"), "--jobs is for the local executor"),
-        (("--address", "auto"), "--address is for --executor ray"),
+        (("--executor", "ray", "--jobs", "2"), "--jobs is not an option of the ray executor"),
+        (("--address", "auto"), "--address is not an option of the local executor"),
+        (("--executor", "slurm"), "Unknown executor 'slurm'"),
         (("--jobs", "0"), "--jobs 0: give 1 or more"),
     ],
 )
 def test_executor_options_that_do_not_fit_are_errors_before_any_work(project, zoo_cli, args, message):
     code, out, err = zoo_cli("run", "--all", *args)
     assert code != 0 and message in err and not (project / "experiments").exists()
+
+
+def test_an_executor_from_a_local_plugin_module_runs_the_jobs(project, zoo_cli):
+    """`register_executors` in a module named in registry.toml: `zoo run --executor NAME` uses it, with its
+    options checked as a model's params are; zoo/ is not touched."""
+    with (project / "registry.toml").open("a") as f:
+        f.write(f'\n[plugins]\nmodules = ["{PLUGINS / "inline_executor.py"}"]\n')
+    code, out, err = zoo_cli("run", "baseline_cnn", "--epochs", "1", "--executor", "inline")
+    assert code == 0, err
+    assert (project / "jobs.log").read_text() == "baseline_cnn\n"
+    assert len(list((project / "experiments").glob("*/baseline_cnn/*/metrics.json"))) == 1
+    code, _, err = zoo_cli("run", "baseline_cnn", "--executor", "inline", "--jobs", "2")
+    assert code == 2 and "--jobs is not an option of the inline executor (its options: --log)" in err
+    from zoo.registry import load_registry
+
+    registry = load_registry([PLUGINS / "inline_executor.py"])  # as `zoo plugins` lists them
+    assert {"inline", "local", "ray"} <= set(registry.executors)
+    assert registry.plugin_of("executor", "inline") == "inline_executor"
+
+
+def test_an_output_from_a_local_plugin_module_is_in_every_run_folder(project, zoo_cli):
+    """`register_outputs`: one module adds a file to every run folder, recorded in its manifest."""
+    with (project / "registry.toml").open("a") as f:
+        f.write(f'\n[plugins]\nmodules = ["{PLUGINS / "extra_output.py"}"]\n')
+    code, _, err = zoo_cli("run", "baseline_cnn", "--epochs", "1", "--seeds", "2")
+    assert code == 0, err
+    runs = sorted((project / "experiments").glob("*/baseline_cnn/*/metrics.json"))
+    assert len(runs) == 2
+    for metrics_file in runs:
+        metrics = json.loads(metrics_file.read_text())
+        hello = (metrics_file.parent / "hello.txt").read_text()
+        assert hello == f"baseline_cnn {metrics['accuracy']:.4f}\n" and metrics["files"]["hello.txt"] == len(
+            hello
+        )

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from zoo.config import Protocol
-from zoo.trainer import (
+from zoo.train.trainer import (
     Crops,
     Resident,
     TrainData,
@@ -95,7 +95,7 @@ def test_early_stopping_waits_for_min_epochs():
 
 
 def test_protocol_augmentations_keep_shapes_and_balance_classes():
-    from zoo.trainer import epoch_order, mixup, time_shift
+    from zoo.train.trainer import epoch_order, mixup, time_shift
 
     torch.manual_seed(0)
     x = torch.arange(2 * 8, dtype=torch.float32).view(2, 1, 1, 8).repeat(1, 1, 3, 1)
@@ -112,7 +112,7 @@ def test_protocol_augmentations_keep_shapes_and_balance_classes():
 
 
 def test_warp_stretches_each_example_about_its_first_bin_by_its_own_factor():
-    from zoo.trainer import warp
+    from zoo.train.trainer import warp
 
     torch.manual_seed(0)
     ramp = torch.arange(16, dtype=torch.float32)

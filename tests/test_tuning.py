@@ -1,5 +1,6 @@
-"""Issue 19 (3): one tuning budget for every model (zoo.tuning): the same space and trials, validation data
-only, a study that resumes after kill -9, trials inside jobs on any executor, and trials = 0 as before."""
+"""Issue 19 (3): one tuning budget for every model (zoo.train.tuning): the same space and trials,
+validation data only, a study that resumes after kill -9, trials inside jobs on any executor, and
+trials = 0 as before."""
 
 import importlib.util
 import json
@@ -12,7 +13,8 @@ import pandas as pd
 import pytest
 
 from conftest import PLUGINS, TINY_REGISTRY, write_tone
-from zoo.sweep import Processes, Source, plan_of, plan_sweep, run_sweep
+from zoo.executors import Processes
+from zoo.sweep import Source, plan_of, plan_sweep, run_sweep
 
 pytestmark = pytest.mark.slow
 needs_optuna = pytest.mark.skipif(

@@ -110,7 +110,7 @@ class Protocol:
     lr_patience: int = field(default=3, metadata=at_least(0))  # ReduceLROnPlateau on validation loss
     lr_factor: float = field(default=0.5, metadata=fraction())
     # the validation score that picks the epoch restored at the end, and that early stopping watches:
-    # val_loss | val_accuracy | val_macro_f1 (zoo.stopping; the learning-rate plateau watches the loss).
+    # val_loss | val_accuracy | val_macro_f1 (zoo.train.stopping; the learning-rate plateau watches the loss).
     # val_accuracy by measurement (README); runs made under val_loss, the rule before it, keep their ids
     select: str = field(default="val_accuracy", metadata={"off": "val_loss"})
     # Early stopping on that score: stop after this many epochs without a better one...
@@ -146,7 +146,7 @@ class Protocol:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
     def check(self, where: str) -> None:
-        from zoo.stopping import SELECT
+        from zoo.train.stopping import SELECT
 
         if self.select not in SELECT:
             raise ZooError(f"{where}: select = {self.select!r}; use {', '.join(map(repr, SELECT))}.")
@@ -167,8 +167,9 @@ def protocol_identity(protocol: Mapping[str, Any]) -> dict:
     return {k: v for k, v in protocol.items() if not (k in off and v == off[k])}
 
 
-# The search space every model is tuned over (zoo.tuning): a Protocol field -> [low, high, "log" | "linear" |
-# "int"]. [tuning.space] in registry.toml replaces it (e.g. adding freq_warp = [0.0, 0.3, "linear"]).
+# The search space every model is tuned over (zoo.train.tuning): a Protocol field -> [low, high,
+# "log" | "linear" | "int"]. [tuning.space] in registry.toml replaces it (e.g. adding
+# freq_warp = [0.0, 0.3, "linear"]).
 DEFAULT_SPACE = {
     "lr": [1e-4, 1e-2, "log"],
     "weight_decay": [1e-4, 0.1, "log"],

@@ -13,3 +13,13 @@ def register_models(register):
 @hookspec
 def register_datasets(register):
     """Call ``register(DatasetSpec(...))`` once for each data set this plugin provides."""
+
+
+@hookspec
+def register_executors(register):
+    """Call ``register(ExecutorSpec(...))`` once for each executor (where a sweep's jobs run)."""
+
+
+@hookspec
+def register_outputs(register):
+    """Call ``register(OutputSpec(...))`` once for each file written per run or per leaderboard."""

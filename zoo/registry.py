@@ -1,4 +1,5 @@
-"""Discover plugins (entry points and local modules) and collect the models and data sets they register."""
+"""Discover plugins (the built-in ones, entry points and local modules) and collect what they register:
+models, data sets, executors and outputs."""
 
 from __future__ import annotations
 
@@ -15,10 +16,20 @@ import pluggy
 
 from zoo import hookspecs
 from zoo.errors import ZooError
-from zoo.specs import DatasetSpec, ModelSpec
+from zoo.outputs import DEFAULT_PLUGINS as OUTPUTS
+from zoo.specs import DatasetSpec, ExecutorSpec, ModelSpec, OutputSpec
 
 ENTRY_POINT_GROUP = "audio_zoo"
-HOOK_NAMES = ("register_models", "register_datasets")
+# kind -> (its hook, the spec it registers, the Registry table it fills)
+KINDS = {
+    "model": ("register_models", ModelSpec, "models"),
+    "dataset": ("register_datasets", DatasetSpec, "datasets"),
+    "executor": ("register_executors", ExecutorSpec, "executors"),
+    "output": ("register_outputs", OutputSpec, "outputs"),
+}
+HOOK_NAMES = tuple(hook for hook, _, _ in KINDS.values())
+# the zoo's own executors and outputs, registered through the same hooks as anyone's
+DEFAULT_PLUGINS = ("zoo.executors.local", *OUTPUTS)
 
 
 @dataclass
@@ -28,17 +39,22 @@ class PluginInfo:
     name: str
     source: str  # "audio-zoo 0.1.0 (entry point)" or "local: path/to/module.py"
     hooks: list[str] = field(default_factory=list)
-    models: list[str] = field(default_factory=list)
-    datasets: list[str] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=dict)  # kind -> names
     error: str | None = None  # why it was skipped, in one line
+
+    @property
+    def names(self) -> list[str]:
+        return [name for names in self.registered.values() for name in names]
 
 
 @dataclass
 class Registry:
-    """The models and data sets registered by every plugin that loaded."""
+    """The models, data sets, executors and outputs registered by every plugin that loaded."""
 
     models: dict[str, ModelSpec] = field(default_factory=dict)
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
+    executors: dict[str, ExecutorSpec] = field(default_factory=dict)
+    outputs: dict[str, OutputSpec] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
     origin: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin
 
@@ -47,6 +63,9 @@ class Registry:
 
     def dataset(self, name: str) -> DatasetSpec:
         return self._get("dataset", self.datasets, name, "zoo datasets")
+
+    def executor(self, name: str) -> ExecutorSpec:
+        return self._get("executor", self.executors, name, "zoo plugins")
 
     def plugin_of(self, kind: str, name: str) -> str:
         return self.origin[(kind, name)]
@@ -62,7 +81,8 @@ class Registry:
 def load_registry(
     local_modules: Iterable[str | Path] = (), entry_points: Iterable[Any] | None = None
 ) -> Registry:
-    """Load every plugin into a fresh plugin manager and collect what each registers.
+    """Load every plugin into a fresh plugin manager and collect what each registers: the built-in ones
+    (DEFAULT_PLUGINS), the entry points of group `audio_zoo` (or `entry_points`), and `local_modules`.
 
     A plugin that fails to import, misspells a hook or registers a bad spec is recorded in
     ``registry.plugins`` with the reason and skipped; two plugins claiming one name is a ZooError.
@@ -72,7 +92,8 @@ def load_registry(
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     registry = Registry()
-    candidates = [(ep.name, _entry_point_source(ep), ep.load) for ep in entry_points]
+    candidates = [(name, "audio-zoo (built in)", _importer(name)) for name in DEFAULT_PLUGINS]
+    candidates += [(ep.name, _entry_point_source(ep), ep.load) for ep in entry_points]
     candidates += [(Path(p).stem, f"local: {p}", _module_loader(Path(p))) for p in local_modules]
     for name, source, load in sorted(candidates, key=lambda c: c[0]):
         info = PluginInfo(name=name, source=source)
@@ -86,52 +107,54 @@ def load_registry(
         except Exception as exc:  # a broken plugin must not take the others down
             info.error = _one_line(exc)
     pm.check_pending()  # unknown hooks were already refused per plugin in _hooks_of
-
-    for hook_name, kind, table in (
-        ("register_models", "model", registry.models),
-        ("register_datasets", "dataset", registry.datasets),
-    ):
-        for impl in sorted(getattr(pm.hook, hook_name).get_hookimpls(), key=lambda i: i.plugin_name):
-            info = next(p for p in registry.plugins if p.name == impl.plugin_name)
-            if info.error:
-                continue
-            collected: list = []
-            try:
-                impl.function(register=collected.append)
-                for spec in collected:
-                    expected = ModelSpec if kind == "model" else DatasetSpec
-                    if not isinstance(spec, expected):
-                        raise ValueError(
-                            f"{hook_name} registered {type(spec).__name__}, not {expected.__name__}"
-                        )
-                    spec.validate()
-            except Exception as exc:
-                info.error = f"{hook_name}: {_one_line(exc)}"
-                _forget(registry, info)
-                continue
-            for spec in collected:
-                owner = registry.origin.get((kind, spec.name))
-                if owner is not None:
-                    raise ZooError(
-                        f"{kind} {spec.name!r} is registered by two plugins, {owner!r} and {info.name!r}: "
-                        f"uninstall or rename one of them."
-                    )
-                table[spec.name] = spec
-                registry.origin[(kind, spec.name)] = info.name
-                (info.models if kind == "model" else info.datasets).append(spec.name)
+    for kind in KINDS:
+        _collect(pm, registry, kind)
     return registry
+
+
+def _collect(pm: pluggy.PluginManager, registry: Registry, kind: str) -> None:
+    """What each plugin's hook of `kind` registers, checked; all of a plugin's specs or none of them."""
+    hook_name, expected, table_name = KINDS[kind]
+    table = getattr(registry, table_name)
+    for impl in sorted(getattr(pm.hook, hook_name).get_hookimpls(), key=lambda i: i.plugin_name):
+        info = next(p for p in registry.plugins if p.name == impl.plugin_name)
+        if info.error:
+            continue
+        collected: list = []
+        try:
+            impl.function(register=collected.append)
+            for spec in collected:
+                if not isinstance(spec, expected):
+                    raise ValueError(f"{hook_name} registered {type(spec).__name__}, not {expected.__name__}")
+                spec.validate()
+        except Exception as exc:
+            info.error = f"{hook_name}: {_one_line(exc)}"
+            _forget(registry, info)
+            continue
+        for spec in collected:
+            owner = registry.origin.get((kind, spec.name))
+            if owner is not None:
+                raise ZooError(
+                    f"{kind} {spec.name!r} is registered by two plugins, {owner!r} and {info.name!r}: "
+                    f"uninstall or rename one of them."
+                )
+            table[spec.name] = spec
+            registry.origin[(kind, spec.name)] = info.name
+            info.registered.setdefault(kind, []).append(spec.name)
 
 
 def _forget(registry: Registry, info: PluginInfo) -> None:
     """Drop what a plugin registered before one of its hooks failed: all of it or none."""
-    for kind, table, names in (
-        ("model", registry.models, info.models),
-        ("dataset", registry.datasets, info.datasets),
-    ):
+    for kind, names in info.registered.items():
+        table = getattr(registry, KINDS[kind][2])
         for name in names:
             table.pop(name, None)
             registry.origin.pop((kind, name), None)
-        names.clear()
+    info.registered.clear()
+
+
+def _importer(name: str):
+    return lambda: importlib.import_module(name)
 
 
 def _hooks_of(module: Any) -> list[str]:

@@ -1,4 +1,5 @@
-"""A local plugin implementing every hook: a model, and a data set with the features it recommends."""
+"""A local plugin implementing every hook: a model, a data set with the features it recommends, an executor
+and an output."""
 
 import zoo
 
@@ -33,3 +34,24 @@ def register_datasets(register):
             features={"sample_rate": 8000, "n_fft": 256},
         )
     )
+
+
+class Here:
+    def run(self, jobs, emit):
+        from zoo.sweep import run_here
+
+        return run_here(jobs, emit)
+
+
+@zoo.hookimpl
+def register_executors(register):
+    register(zoo.ExecutorSpec(name="here", summary="the jobs here", build=Here))
+
+
+def write_note(evaluation, run_dir):
+    (run_dir / "note.txt").write_text(evaluation.metrics.get("model", ""))
+
+
+@zoo.hookimpl
+def register_outputs(register):
+    register(zoo.OutputSpec(name="note.txt", summary="the model's name", write=write_note))

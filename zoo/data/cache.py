@@ -210,7 +210,7 @@ def _load(path: str) -> Decoded | DecodeError:
 
 def die_with_parent() -> None:
     """In a decoding process: die when the zoo process dies (even by kill -9), and leave Ctrl-C and
-    SIGTERM to it (it kills the decoders: see _decoder_pool)."""
+    SIGTERM to it (it kills the decoders: see decoder_pool)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
@@ -220,7 +220,7 @@ def die_with_parent() -> None:
 
 
 @contextmanager
-def _decoder_pool() -> Iterator[Executor]:
+def decoder_pool() -> Iterator[Executor]:
     """Processes decode where fork is available (no GIL between them: only numpy and libsndfile run in
     them, never torch); threads elsewhere. An error, Ctrl-C or SIGTERM in the block kills the processes at
     once (multiprocessing.Pool.terminate can deadlock when interrupted; a killed executor cannot)."""
@@ -285,7 +285,7 @@ def prepare(
     table: pd.DataFrame, features: FeatureConfig, cache_root: Path, progress: Progress | None = None
 ) -> Prepared:
     """The cache for this clip table and FeatureConfig: reused when its key matches and it is whole, else
-    built. Call it under the lock of `cache_root` (zoo.runner.prepare_data does).
+    built. Call it under the lock of `cache_root` (zoo.project.Project.prepared does).
 
     A damaged cache (a truncated features.pt, say) is rebuilt, and so is one whose skipped clips now decode
     (a file whose permissions were fixed): a skip is never cached for good. Clips are decoded by a pool of
@@ -331,7 +331,7 @@ def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | No
     xs, owners, starts = [], [], []
     skipped = 0
     chunks = [table["path"].iloc[i : i + CHUNK].tolist() for i in range(0, len(table), CHUNK)]
-    with _decoder_pool() as pool:  # leaving the block (an error, Ctrl-C, SIGTERM) terminates the decoders
+    with decoder_pool() as pool:  # leaving the block (an error, Ctrl-C, SIGTERM) terminates the decoders
         pending = pool.map(_load, chunks[0], chunksize=8) if chunks else None
         for number, chunk in enumerate(chunks):
             results = list(pending)

@@ -9,7 +9,9 @@ import pandas as pd
 
 from zoo.errors import ZooError, ZooWarning
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+# what counts as audio in a folder (soundfile reads these; mp3 with libsndfile 1.1+)
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
+
 SPLITS = ("train", "val", "test")
 # The names data sets give their splits, and the zoo's for each.
 SPLIT_SYNONYMS = {

@@ -12,10 +12,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from zoo.apply.inference import TrainedRun
 from zoo.data.cache import normalise_windows
 from zoo.data.features import DB_FLOOR
 from zoo.errors import ZooError
-from zoo.inference import TrainedRun
 from zoo.io import write_atomic, write_text
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}

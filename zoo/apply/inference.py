@@ -21,12 +21,12 @@ import torch
 from zoo.config import FeatureConfig, features_identity
 from zoo.data.audio import Decoded, DecodeError, fit_length, read_clip, resample, source_windows
 from zoo.data.cache import normalise_windows
+from zoo.data.clips import AUDIO_SUFFIXES
 from zoo.data.features import LogMel
 from zoo.errors import ZooError
-from zoo.runner import find_run, without_pretrained
-
-NORMALISATION_FILE = "normalisation.json"
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
+from zoo.runs import folder as files
+from zoo.runs.folder import find_run, run_damage
+from zoo.runs.plan import without_pretrained
 
 
 @dataclass
@@ -49,24 +49,22 @@ class TrainedRun:
 
     def __init__(self, run_dir: Path, device: str | torch.device = "cpu", registry=None):
         self.dir = Path(run_dir)
-        for name in ("config.json", "metrics.json", "checkpoint.pt", NORMALISATION_FILE):
+        for name in (files.CONFIG, files.METRICS, files.CHECKPOINT, files.NORMALISATION):
             if not (self.dir / name).is_file():
                 why = (
                     "it has not finished (`zoo run` resumes it)"
-                    if name == "metrics.json"
+                    if name == files.METRICS
                     else "retrain it with `zoo run --force` (runs before this version did not keep it)"
-                    if name == NORMALISATION_FILE
+                    if name == files.NORMALISATION
                     else "the run folder is incomplete"
                 )
                 raise ZooError(f"{self.dir} has no {name}: {why}.")
-        from zoo.runner import run_damage
-
         if (damage := run_damage(self.dir)) is not None:
             raise ZooError(f"{self.dir} is damaged ({' '.join(damage)}): `zoo run` retrains it.")
         try:
-            self.config = json.loads((self.dir / "config.json").read_text())
-            norm = json.loads((self.dir / NORMALISATION_FILE).read_text())
-            state = torch.load(self.dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+            self.config = json.loads((self.dir / files.CONFIG).read_text())
+            norm = json.loads((self.dir / files.NORMALISATION).read_text())
+            state = torch.load(self.dir / files.CHECKPOINT, map_location="cpu", weights_only=False)
         except Exception as exc:
             reason = textwrap.shorten(str(exc), 120, placeholder=" ...")
             raise ZooError(
@@ -86,12 +84,10 @@ class TrainedRun:
         self._embedding: torch.Tensor | None = None
 
     def _build(self, weights: dict, registry) -> torch.nn.Module:
-        """The run's model from the plugin that built it (installed plugins; the CLI passes its registry,
-        which has registry.toml's local modules too), with the run's best weights."""
-        from zoo.registry import load_registry
-
+        """The run's model from the plugin that built it (the registry given, else the one of the run's
+        project: installed plugins and its registry.toml's local modules), with the run's best weights."""
         model = self.config["model"]
-        spec = (registry or load_registry()).model(model.get("builds", model["name"]))
+        spec = (registry or registry_of(self.dir)).model(model.get("builds", model["name"]))
         params = without_pretrained(model["params"])
         built = spec.build(len(self.classes), **params)
         built.load_state_dict(weights)
@@ -181,6 +177,19 @@ def load_run(run: str | Path, experiments: str | Path = "experiments", device: s
     return TrainedRun(find_run(run, experiments), device)
 
 
+def registry_of(run_dir: Path):
+    """The plugins a run was made with: the installed ones and the local modules of the registry.toml of its
+    project (the nearest one above the run folder), when there is one."""
+    from zoo.config import find_registry, load_settings
+    from zoo.registry import load_registry
+
+    try:
+        local = load_settings(find_registry(Path(run_dir))).plugins
+    except ZooError:  # a run folder moved out of its project: the installed plugins
+        local = ()
+    return load_registry(local)
+
+
 def audio_files(paths: Iterable[str]) -> list[Path]:
     """Files named, files under folders named (recursively, by suffix), and glob patterns; sorted, once."""
     import glob
@@ -208,10 +217,10 @@ def _read(path: Path) -> Decoded | DecodeError:
 def decoded(paths: list[Path]) -> Iterator[tuple[Path, Decoded | DecodeError]]:
     """Each file decoded by the preparation's pool of processes, a few files ahead of the caller (who
     featurises and runs the model meanwhile)."""
-    from zoo.data.cache import _decoder_pool
+    from zoo.data.cache import decoder_pool
 
     ahead = 4
-    with _decoder_pool() as pool:
+    with decoder_pool() as pool:
         pending = [pool.submit(_read, p) for p in paths[:ahead]]
         for i, path in enumerate(paths):
             if i + ahead < len(paths):

@@ -2,8 +2,8 @@
 
 Every metric is a function of the test clips' true classes, predicted probabilities and clip weights:
 weights of shape (n,) give one value, weights of shape (B, n) give B values at once (the bootstrap's
-resamples, see zoo.stats). The evaluator, metrics.json, the leaderboards (markdown and CSV) and the CLI's
-tables read METRICS; adding a metric is one entry here.
+resamples, see zoo.evaluate.stats). The evaluator, metrics.json, the leaderboards (markdown and CSV)
+and the CLI's tables read METRICS; adding a metric is one entry here.
 """
 
 from __future__ import annotations

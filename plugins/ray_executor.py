@@ -1,4 +1,4 @@
-"""The `ray` executor: a sweep's jobs as Ray tasks over a cluster's CPUs and GPUs (`pip install
+"""The `ray` executor, a plugin: a sweep's jobs as Ray tasks over a cluster's CPUs and GPUs (`pip install
 "audio-zoo[ray]"`). Each task runs zoo.sweep.run_job on a worker and writes its run folder on the shared
 filesystem; its progress events reach the driver through a Ray queue. A task whose worker dies (killed, out
 of memory, its node lost) is retried, resuming from the run's checkpoint; after the last retry it is recorded
@@ -15,8 +15,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import zoo
 from zoo.errors import ZooError
-from zoo.sweep import Emit, Executor, Job, Outcome, _failed, run_reporting
+from zoo.sweep import Emit, Job, Outcome, record_lost_job, run_reporting
+
+
+@zoo.hookimpl
+def register_executors(register):
+    register(
+        zoo.ExecutorSpec(
+            "ray",
+            "a Ray cluster's CPUs and GPUs (pip install 'audio-zoo[ray]'); --address, --gpus-per-job",
+            build,
+            defaults={"address": None, "gpus_per_job": None, "cpus_per_job": 1.0, "retries": 2},
+        )
+    )
+
+
+def build(address=None, gpus_per_job=None, cpus_per_job=1.0, retries=2) -> "RayExecutor":
+    if gpus_per_job is not None and gpus_per_job < 0:
+        raise ZooError(f"--gpus-per-job {gpus_per_job}: give 0 (no GPU) or more.")
+    return RayExecutor(address, cpus_per_job, gpus_per_job, retries)
 
 
 def _task(job: Job, events, threads: int) -> Outcome:
@@ -28,7 +47,7 @@ def _task(job: Job, events, threads: int) -> Outcome:
 
 
 @dataclass
-class RayExecutor(Executor):
+class RayExecutor:
     """Jobs as Ray tasks, each asking for `cpus_per_job` CPUs and `gpus_per_job` of a GPU (fractions pack
     several jobs onto one GPU; None: one GPU each when the cluster has GPUs, else none). `address`: a running
     cluster ("auto", "ray://host:10001"), or None to start one on this machine (or use the one this process
@@ -76,7 +95,7 @@ class RayExecutor(Executor):
                         outcomes[index] = ray.get(ref)
                     except ray.exceptions.RayError as exc:  # its worker died on every try
                         why = " ".join(str(exc).split())[:300]
-                        outcomes[index] = _failed(
+                        outcomes[index] = record_lost_job(
                             jobs[index], f"its Ray worker died ({self.retries + 1} tries): {why}", emit
                         )
             drain()

@@ -5,7 +5,7 @@ trains with the best trial's values.
 The study is seeded (the run's seed), its poor trials are pruned epoch by epoch (Optuna's MedianPruner), and
 it lives in an SQLite file in the run folder (tuning.db: a killed study resumes without repeating a finished
 trial, and optuna-dashboard opens it) or in a shared RDB (`[tuning] storage`). A trial's score is the best
-validation score of protocol.select over its epochs, as the run itself is restored by (zoo.stopping).
+validation score of protocol.select over its epochs, as the run itself is restored by (zoo.train.stopping).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Callable
 
 from zoo.config import Protocol, TuningConfig
 from zoo.errors import ZooError
-from zoo.stopping import Selection
+from zoo.train.stopping import Selection
 
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")  # trials that count against the budget (not one killed mid-way)
 
@@ -81,7 +81,7 @@ def tune(
     """
     import optuna
 
-    from zoo.trainer import Diverged
+    from zoo.train.trainer import Diverged
 
     epochs = tuning.epochs or protocol.epochs
     study = study_for(tuning, study_name, storage, protocol.seed, epochs)

@@ -18,9 +18,9 @@ from torch import nn
 
 from zoo.config import Protocol
 from zoo.errors import ZooError, ZooWarning
+from zoo.evaluate.metrics import macro_f1
 from zoo.io import write_atomic
-from zoo.metrics import macro_f1
-from zoo.stopping import Selection
+from zoo.train.stopping import Selection
 
 EpochCallback = Callable[[dict], None]
 
@@ -354,7 +354,7 @@ class Trainer:
 
     @torch.inference_mode()
     def validate(self, model, criterion, data: Resident) -> tuple[float, float, float]:
-        """Class-weighted loss (as in training), accuracy and macro F1 (zoo.metrics) over a whole split."""
+        """Class-weighted loss (as in training), accuracy and macro F1 (zoo.evaluate.metrics) over a split."""
         model.eval()
         if len(data) == 0:
             return float("nan"), float("nan"), float("nan")

@@ -3,8 +3,8 @@
 Clips cut from one recording (one `group`) are not independent, so a resample draws whole groups with
 replacement, within each class (the test split is stratified by class: its class sizes are not drawn by
 chance, and a class absent from a resample would move every macro average). A clip bootstrap when every clip
-is its own group. A resample is a weight per clip, so that every metric of zoo.metrics scores all resamples
-in one matrix product. Seeded: the same predictions give the same interval."""
+is its own group. A resample is a weight per clip, so that every metric of zoo.evaluate.metrics scores all
+resamples in one matrix product. Seeded: the same predictions give the same interval."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo.metrics import Metric
+from zoo.evaluate.metrics import Metric
 
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -91,8 +91,8 @@ def confidence_interval(scored: Scored, metric: Metric, weights: np.ndarray | No
 
 
 def every_metric(scored: Scored) -> dict[str, tuple[float, float, float]]:
-    """Each metric of zoo.metrics: (estimate, low, high), all on the same group resamples."""
-    from zoo.metrics import METRICS
+    """Each metric of zoo.evaluate.metrics: (estimate, low, high), all on the same group resamples."""
+    from zoo.evaluate.metrics import METRICS
 
     weights = scored.resamples()
     return {metric.name: confidence_interval(scored, metric, weights) for metric in METRICS}

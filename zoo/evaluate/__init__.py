@@ -1,0 +1,1 @@
+"""Judging a trained model: the metrics (each defined once), their intervals, the evaluator."""
