@@ -30,7 +30,8 @@ from reference import PerClipFiles, librosa_features, reference_features, write_
 from zoo.config import FeatureConfig, Protocol  # noqa: E402
 from zoo.data.cache import prepare  # noqa: E402
 from zoo.registry import load_registry  # noqa: E402
-from zoo.train.trainer import Resident, TrainData, Trainer, autocast_dtype, class_weights, pick_device  # noqa: E402
+from zoo.train.batches import Resident, TrainData  # noqa: E402
+from zoo.train.trainer import Trainer, autocast_dtype, class_weights, pick_device  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FSDD = ROOT.parent / "shared" / "data" / "fsdd"

@@ -9,7 +9,8 @@ from reference import PerClipFiles, write_per_clip_files
 
 from zoo.config import Protocol
 from zoo.registry import load_registry
-from zoo.train.trainer import Resident, TrainData, Trainer
+from zoo.train.batches import Resident, TrainData
+from zoo.train.trainer import Trainer
 
 N, BATCH, SHAPE = 256, 32, (1, 64, 64)
 

@@ -283,9 +283,11 @@ def test_official_split_that_leaks_groups_is_reported():
 
 def test_memory_mapped_split_trains_to_the_same_result(tmp_path):
     from zoo.config import Protocol
-    from zoo.data.cache import Rows, bin_stats
+    from zoo.data.cache import Rows
+    from zoo.data.normalise import bin_stats
     from zoo.registry import load_registry
-    from zoo.train.trainer import TrainData, Trainer
+    from zoo.train.batches import TrainData
+    from zoo.train.trainer import Trainer
 
     folder_dataset(tmp_path / "data")
     prepared = prepare(check_clip_table(scan_folder(tmp_path / "data"), "t"), FEATURES, tmp_path / "cache")
@@ -360,7 +362,7 @@ def test_the_same_audio_in_another_format_across_splits_is_flagged(tmp_path):
 
 
 def test_clip_normalisation_removes_each_windows_level_but_not_its_padding():
-    from zoo.data.cache import normalise_windows
+    from zoo.data.normalise import normalise_windows
 
     x = torch.full((2, 1, 3, 6), -100.0)
     x[0, 0, :, :4] = torch.tensor([[-20.0, -10, -20, -10]] * 3)  # 4 sounding frames, then padding
@@ -371,7 +373,7 @@ def test_clip_normalisation_removes_each_windows_level_but_not_its_padding():
 
 
 def test_level_normalisation_removes_each_windows_gain_and_floors_it():
-    from zoo.data.cache import LEVEL_RANGE_DB, normalise_windows
+    from zoo.data.normalise import LEVEL_RANGE_DB, normalise_windows
 
     x = torch.full((2, 1, 3, 6), -100.0)  # padding at the floor after frame 4
     x[0, 0, :, :4] = torch.tensor([[-20.0, -10, -90, -10]] * 3)

@@ -5,6 +5,7 @@ import torch
 
 from zoo.evaluate.evaluator import clip_probabilities, evaluate
 from zoo.outputs import write_run_outputs
+from zoo.registry import load_registry
 
 
 def test_window_probabilities_average_per_clip():
@@ -25,7 +26,7 @@ def test_metrics_report_predictions_and_files(tmp_path):
     assert ev.predictions.loc[2, "predicted"] == "a" and ev.predictions.loc[2, "confidence"] == 0.5
     history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 0.9, "val_accuracy": 0.5}]
     ev.history = history
-    write_run_outputs(None, tmp_path, ev)  # the built-in outputs
+    write_run_outputs(load_registry(entry_points=()), tmp_path, ev)  # the built-in outputs
     wrong = pd.read_csv(tmp_path / "misclassified.csv")
     assert wrong["path"].tolist() == ["p2"]
     for name in ("report.csv", "report.md", "confusion.png", "curves.png", "reliability.png"):
@@ -48,7 +49,7 @@ def test_metrics_carry_group_bootstrap_intervals_and_report_md_reads_well(tmp_pa
     assert ev.predictions["group"].tolist() == groups
     history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 0.9, "val_accuracy": 0.5}]
     ev.history, ev.metrics = history, {**m, "model": "cnn", "dataset": "birds", "run_id": "abc"}
-    write_run_outputs(None, tmp_path, ev)
+    write_run_outputs(load_registry(entry_points=()), tmp_path, ev)
     report = (tmp_path / "report.md").read_text()
     assert report.startswith("# cnn on birds\n")
     low, high = m["intervals"]["accuracy"]

@@ -2,6 +2,7 @@
 
 import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -144,12 +145,27 @@ def test_load_run_applies_to_a_waveform_in_python(trained):
     run = zoo.load_run(run_dir(trained, "efficientnet_b0"))
     wave = np.random.default_rng(1).standard_normal((2, 40000)).astype(np.float32) * 0.1  # stereo, 2.5 s
     probs = run.predict(wave, 16000)
-    assert probs.values.shape == (
-        5,
-        len(run.classes),
-    )  # 4 half-window steps and one ending at the end and np.allclose(probs.values.sum(1), 1, atol=1e-5)
+    assert probs.values.shape == (5, len(run.classes))  # 4 half-window steps and one ending at the end
+    assert np.allclose(probs.values.sum(1), 1, atol=1e-5)
     assert probs.mean().shape == (len(run.classes),)
     assert run.embed(wave, 16000).values.shape == (5, 1280)
+
+
+def test_load_run_builds_a_model_from_a_local_plugin_module(tmp_path, monkeypatch):
+    """A run of a model from registry.toml's [plugins] modules loads with zoo.load_run from anywhere: the
+    plugins are those of the run's project (the registry.toml above its folder), as `zoo predict` has them."""
+    plugin = Path(__file__).parent / "plugins" / "tiny_model.py"
+    project = tmp_path / "project"
+    project.mkdir()
+    registry = textwrap.dedent(TINY_REGISTRY) + f'\n[plugins]\nmodules = ["{plugin}"]\n'
+    (project / "registry.toml").write_text(registry)
+    monkeypatch.chdir(project)
+    assert main(["run", "tiny_local", "--epochs", "1"]) == 0
+    monkeypatch.chdir(tmp_path)  # elsewhere: no registry.toml here
+    run = zoo.load_run(run_dir(project, "tiny_local"))
+    assert run.model_name == "tiny_local"
+    probs = run.predict(np.zeros(16000, dtype=np.float32), 16000).values
+    assert probs.shape[1] == len(run.classes) and np.allclose(probs.sum(1), 1, atol=1e-5)
 
 
 def chirp(rate, seconds, low=1000.0, high=2500.0):

@@ -62,11 +62,9 @@ def test_mixed_formats_are_prepared_and_each_bad_file_listed(project, zoo_cli, m
     used = pd.read_csv(run_dir / "splits.csv")["path"].map(lambda p: p.rsplit("/", 1)[-1])
     assert len(used) == 2 * 10 - 1 and "same.wav" not in set(used) and "short.ogg" in set(used)
 
-    from rich.console import Console
+    from zoo.cli.draw import console
 
-    import zoo.cli
-
-    monkeypatch.setattr(zoo.cli, "console", Console(width=200, soft_wrap=True))  # one line per table row
+    monkeypatch.setattr(console, "_width", 200)  # one line per table row
     code, out, _ = zoo_cli("inspect", "--dataset", "folder", "--data-root", "messy")
     assert code == 0
     orca = next(line for line in out.splitlines() if line.startswith("orca ")).split()

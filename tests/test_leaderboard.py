@@ -229,3 +229,39 @@ def test_a_fold_that_failed_stays_listed_beside_its_row_after_the_other_folds_fi
     (old / "failed.json").write_text(json.dumps({"model": "mlp", "run_id": "old", "failed_at": "2026-01-00"}))
     fake_run(exp, "mlp", "new", [], "2026-01-05T00:00:00", params={"width": 16})
     assert [f["run_id"] for f in build_board(exp, "birds").failed] == ["f4"]
+
+
+def test_where_weights_came_from_is_read_from_the_run_not_guessed(tmp_path):
+    """The plan records the model's declared weights (ModelSpec.pretrained_on): an AudioSet PANNs run reads
+    "AudioSet", an ImageNet timm run "ImageNet", a fallback of "auto" random init, a model without weights
+    "-"; a run made before runs recorded it says "pretrained" rather than guess."""
+    from zoo.outputs.cells import weights_of
+    from zoo.registry import load_registry
+    from zoo.runs.plan import weights_record
+
+    registry = load_registry()
+    record = weights_record(registry.model("cnn6"), {"pretrained": True}, [])
+    assert record == {"start": "pretrained", "pretrained_on": "AudioSet", "fell_back": False}
+
+    def read(spec, params, notes=()):
+        config = {"model": {"params": params}, "notes": list(notes)}
+        config["weights"] = weights_record(registry.model(spec), params, list(notes))
+        return weights_of({"config": config})
+
+    assert read("cnn6", {"pretrained": True}) == "AudioSet"
+    assert read("efficientnet_b0", {"pretrained": True}) == "ImageNet"
+    assert read("mobilenet_v3", {"pretrained": False}, ['pretrained = "auto" found no AudioSet weights']) == (
+        "random (auto: no weights on disk)"
+    )
+    assert read("baseline_cnn", {}) == "-"
+    assert weights_of({"config": {"model": {"params": {"pretrained": True}}, "notes": []}}) == "pretrained"
+    exp = tmp_path / "experiments"
+    fake_run(exp, "cnn6", "r1", [], "2024-01-01", params={"pretrained": True})
+    config = json.loads((exp / "birds/cnn6/r1/config.json").read_text())
+    config["weights"] = record
+    (exp / "birds/cnn6/r1/config.json").write_text(json.dumps(config))
+    (exp / "birds/cnn6/r1/metrics.json").unlink()  # rewritten with the new config's size
+    metrics = {m.name: 1.0 for m in METRICS} | {"model": "cnn6", "run_id": "r1", "finished_at": "2024-01-01"}
+    (exp / "birds/cnn6/r1/metrics.json").write_text(json.dumps(metrics))
+    write_leaderboards(exp, tmp_path / "leaderboard")
+    assert "| AudioSet |" in (tmp_path / "leaderboard" / "birds.md").read_text()

@@ -5,16 +5,14 @@ import torch
 from torch import nn
 
 from zoo.config import Protocol
+from zoo.train.augment import Crops, spec_augment, time_shift
 from zoo.train.trainer import (
-    Crops,
     Resident,
     TrainData,
     Trainer,
     autocast_dtype,
     class_weights,
     pick_device,
-    spec_augment,
-    time_shift,
 )
 
 PROTOCOL = Protocol(
@@ -95,7 +93,7 @@ def test_early_stopping_waits_for_min_epochs():
 
 
 def test_protocol_augmentations_keep_shapes_and_balance_classes():
-    from zoo.train.trainer import epoch_order, mixup, time_shift
+    from zoo.train.augment import epoch_order, mixup, time_shift
 
     torch.manual_seed(0)
     x = torch.arange(2 * 8, dtype=torch.float32).view(2, 1, 1, 8).repeat(1, 1, 3, 1)
@@ -112,7 +110,7 @@ def test_protocol_augmentations_keep_shapes_and_balance_classes():
 
 
 def test_warp_stretches_each_example_about_its_first_bin_by_its_own_factor():
-    from zoo.train.trainer import warp
+    from zoo.train.augment import warp
 
     torch.manual_seed(0)
     ramp = torch.arange(16, dtype=torch.float32)

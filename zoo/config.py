@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import hashlib
 import json
 import math
 import re
@@ -158,6 +159,11 @@ def features_identity(features: Mapping[str, Any]) -> dict:
     """A run's features (config.json's) as run ids and leaderboard comparisons see them: what they are, not
     where they came from (`source`, recorded since runs existed)."""
     return {k: v for k, v in features.items() if k != "source"}
+
+
+def digest(config: Any) -> str:
+    """12 hex digits identifying a JSON-able config (a run id, a leaderboard row's configuration)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def protocol_identity(protocol: Mapping[str, Any]) -> dict:

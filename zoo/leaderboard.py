@@ -4,7 +4,6 @@ told apart from share its rank), calibration, compute, and a per-class view."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.config import features_identity, protocol_identity
+from zoo.config import digest, features_identity, protocol_identity
 from zoo.evaluate.metrics import BY_NAME, METRICS, RANK_BY
 from zoo.evaluate.stats import LEVEL, Scored, every_metric, paired
 from zoo.io import locked, sweep_temporaries
@@ -62,10 +61,6 @@ def read_runs(experiments: Path, dataset: str) -> tuple[list[dict], list[dict], 
     return finished, failed, damaged
 
 
-def _key(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 def _less_seed(protocol: dict) -> dict:
     return {k: v for k, v in protocol_identity(protocol).items() if k != "seed"}
 
@@ -73,7 +68,7 @@ def _less_seed(protocol: dict) -> dict:
 def _fairness_key(run: dict) -> str:
     """Runs are comparable when they share the test data and the protocol (whatever their seed)."""
     c = run["config"]
-    return _key(
+    return digest(
         {
             "data": c["dataset"]["fingerprint"],
             "protocol": _less_seed(c["protocol"]),
@@ -87,7 +82,7 @@ def _fairness_key(run: dict) -> str:
 def _configuration(run: dict) -> str:
     """The runs of one configuration (one leaderboard row): its config less what differs by fold and seed."""
     config = {k: v for k, v in run["config"].items() if k not in PER_RUN}
-    return _key({**config, "protocol": _less_seed(config["protocol"])})
+    return digest({**config, "protocol": _less_seed(config["protocol"])})
 
 
 def _slot(run: dict) -> tuple[int, int]:
@@ -225,8 +220,9 @@ def _common(a: Scored, b: Scored) -> tuple[Scored, Scored]:
 def write_leaderboards(experiments: Path, leaderboard_dir: Path, registry=None) -> list[Board]:
     """Every data set under experiments/ ranked (each run folder read once), and the leaderboard files of the
     registered outputs (zoo.outputs: <dataset>.md, .csv, per-class views, README.md...) rewritten, under the
-    leaderboard's lock. `registry`: the plugins whose outputs write (default: the built-in ones)."""
+    leaderboard's lock. `registry`: the plugins whose outputs write (default: the installed ones)."""
     from zoo.outputs import write_board_outputs
+    from zoo.registry import load_registry
 
     experiments, leaderboard_dir = Path(experiments), Path(leaderboard_dir)
     names = (
@@ -237,5 +233,5 @@ def write_leaderboards(experiments: Path, leaderboard_dir: Path, registry=None) 
     with locked(leaderboard_dir / ".lock"):
         sweep_temporaries(leaderboard_dir)
         boards = [build_board(experiments, name) for name in names]
-        write_board_outputs(registry, leaderboard_dir, boards)
+        write_board_outputs(registry or load_registry(), leaderboard_dir, boards)
     return boards

@@ -16,7 +16,6 @@ import pluggy
 
 from zoo import hookspecs
 from zoo.errors import ZooError
-from zoo.outputs import DEFAULT_PLUGINS as OUTPUTS
 from zoo.specs import DatasetSpec, ExecutorSpec, ModelSpec, OutputSpec
 
 ENTRY_POINT_GROUP = "audio_zoo"
@@ -28,8 +27,15 @@ KINDS = {
     "output": ("register_outputs", OutputSpec, "outputs"),
 }
 HOOK_NAMES = tuple(hook for hook, _, _ in KINDS.values())
-# the zoo's own executors and outputs, registered through the same hooks as anyone's
-DEFAULT_PLUGINS = ("zoo.executors.local", *OUTPUTS)
+# the zoo's own executors and outputs, registered through the same hooks as anyone's (as pytest's and
+# datasette's default plugins)
+DEFAULT_PLUGINS = (
+    "zoo.executors.local",
+    "zoo.outputs.run_report",
+    "zoo.outputs.run_plots",
+    "zoo.outputs.board_tables",
+    "zoo.outputs.board_views",
+)
 
 
 @dataclass

@@ -13,8 +13,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from zoo.apply.inference import TrainedRun
-from zoo.data.cache import normalise_windows
 from zoo.data.features import DB_FLOOR
+from zoo.data.normalise import normalise_windows
 from zoo.errors import ZooError
 from zoo.io import write_atomic, write_text
 

@@ -20,9 +20,9 @@ import torch
 
 from zoo.config import FeatureConfig, features_identity
 from zoo.data.audio import Decoded, DecodeError, fit_length, read_clip, resample, source_windows
-from zoo.data.cache import normalise_windows
 from zoo.data.clips import AUDIO_SUFFIXES
 from zoo.data.features import LogMel
+from zoo.data.normalise import normalise_windows
 from zoo.errors import ZooError
 from zoo.runs import folder as files
 from zoo.runs.folder import find_run, run_damage
@@ -217,7 +217,7 @@ def _read(path: Path) -> Decoded | DecodeError:
 def decoded(paths: list[Path]) -> Iterator[tuple[Path, Decoded | DecodeError]]:
     """Each file decoded by the preparation's pool of processes, a few files ahead of the caller (who
     featurises and runs the model meanwhile)."""
-    from zoo.data.cache import decoder_pool
+    from zoo.data.decode import decoder_pool
 
     ahead = 4
     with decoder_pool() as pool:

@@ -3,27 +3,24 @@ fingerprint of the clip table and the FeatureConfig (splits are cheap index sets
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
-import signal
 import warnings
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pandas as pd
 import torch
 
 from zoo.config import FeatureConfig
-from zoo.data.audio import Decoded, DecodeError, fit_length, read_clip, resample, source_windows
-from zoo.data.features import FLOOR_DB, LogMel
+from zoo.data.audio import Decoded, DecodeError, fit_length, resample, source_windows
+from zoo.data.decode import decoder_pool, load_clip
+from zoo.data.features import LogMel
+from zoo.data.twins import same_audio
 from zoo.errors import ZooError, ZooWarning
 from zoo.io import read_json, sweep_temporaries, write_atomic, write_json
 
@@ -53,42 +50,6 @@ class Rows:
 
     def is_pinned(self) -> bool:
         return False
-
-
-def bin_stats(x: torch.Tensor | Rows, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-mel-bin mean and std (shaped (1, 1, n_mels, 1)) of (N, 1, n_mels, frames) windows, a chunk at a
-    time in float64, so that a memory-mapped split gives the same numbers as one in memory."""
-    total = torch.zeros(x.shape[2], dtype=torch.float64)
-    squares = torch.zeros_like(total)
-    for i in range(0, len(x), chunk):
-        part = x[i : i + chunk].double()
-        total += part.sum(dim=(0, 1, 3))
-        squares += (part**2).sum(dim=(0, 1, 3))
-    n = len(x) * x.shape[3]
-    mean = total / max(1, n)
-    std = ((squares - n * mean**2) / max(1, n - 1)).clamp_min(0).sqrt()
-    return mean.float().view(1, 1, -1, 1), std.float().clamp_min(1e-3).view(1, 1, -1, 1)
-
-
-LEVEL_RANGE_DB = 80.0  # features.normalise = "level": how far below a window's peak its values reach
-
-
-def normalise_windows(x: torch.Tensor | Rows, mode: str) -> torch.Tensor | Rows:
-    """Raw log-mel windows as features.normalise says, before the split's per-bin statistics: "split" as
-    they are; "clip" each window less its own mean per mel bin over its sounding frames; "level" each window
-    less its own peak, floored LEVEL_RANGE_DB below it (a recording's gain and noise floor then do not tell
-    the class). The padding of a short clip, at the floor, does not count. "clip" and "level" read x into
-    memory."""
-    if mode == "split":
-        return x
-    x = x[:] if isinstance(x, Rows) else x
-    sounding = x > FLOOR_DB + 1
-    if mode == "level":
-        peak = x.amax(dim=(2, 3), keepdim=True)
-        return torch.where(sounding, x - peak, -LEVEL_RANGE_DB).clamp_min(-LEVEL_RANGE_DB)
-    frames = sounding.any(dim=2, keepdim=True).float()  # (windows, 1, 1, frames)
-    mean = (x * frames).sum(dim=3, keepdim=True) / frames.sum(dim=3, keepdim=True).clamp_min(1)
-    return x - mean
 
 
 def fits_in_memory(nbytes: int) -> bool:
@@ -148,7 +109,7 @@ class Prepared:
     def recovered(self) -> str | None:
         """Whether a clip skipped when the cache was built can be read now (e.g. its permissions fixed)."""
         for item in self.skipped:
-            if isinstance(_load(item["path"]), Decoded):
+            if isinstance(load_clip(item["path"]), Decoded):
                 return f"{item['path']} was skipped ({item['reason']}) but reads now"
         return None
 
@@ -199,47 +160,6 @@ class Prepared:
     def skipped(self) -> list[dict]:
         bad = self.clips[self.clips["reason"] != ""]
         return bad[["path", "reason"]].to_dict("records")
-
-
-def _load(path: str) -> Decoded | DecodeError:
-    try:
-        return read_clip(path)
-    except DecodeError as exc:
-        return exc
-
-
-def die_with_parent() -> None:
-    """In a decoding process: die when the zoo process dies (even by kill -9), and leave Ctrl-C and
-    SIGTERM to it (it kills the decoders: see decoder_pool)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
-    except (OSError, AttributeError):
-        pass
-
-
-@contextmanager
-def decoder_pool() -> Iterator[Executor]:
-    """Processes decode where fork is available (no GIL between them: only numpy and libsndfile run in
-    them, never torch); threads elsewhere. An error, Ctrl-C or SIGTERM in the block kills the processes at
-    once (multiprocessing.Pool.terminate can deadlock when interrupted; a killed executor cannot)."""
-    workers = os.cpu_count() or 1
-    if "fork" not in multiprocessing.get_all_start_methods():
-        with ThreadPoolExecutor(workers) as pool:
-            yield pool
-        return
-    pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("fork"), initializer=die_with_parent
-    )
-    try:
-        yield pool
-    except BaseException:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
 
 
 def cache_key(table: pd.DataFrame, features: FeatureConfig) -> str:
@@ -332,11 +252,11 @@ def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | No
     skipped = 0
     chunks = [table["path"].iloc[i : i + CHUNK].tolist() for i in range(0, len(table), CHUNK)]
     with decoder_pool() as pool:  # leaving the block (an error, Ctrl-C, SIGTERM) terminates the decoders
-        pending = pool.map(_load, chunks[0], chunksize=8) if chunks else None
+        pending = pool.map(load_clip, chunks[0], chunksize=8) if chunks else None
         for number, chunk in enumerate(chunks):
             results = list(pending)
             if number + 1 < len(chunks):  # decode the next chunk while this one becomes features
-                pending = pool.map(_load, chunks[number + 1], chunksize=8)
+                pending = pool.map(load_clip, chunks[number + 1], chunksize=8)
             by_rate: dict[int, list] = {}
             for row, clip in enumerate(results, number * CHUNK):
                 if isinstance(clip, DecodeError):
@@ -375,33 +295,3 @@ def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | No
     owners = torch.tensor(owners, dtype=torch.long)
     clips["twin"] = same_audio(clips, x, owners)
     return clips, {"x": x, "clip": owners, "start": torch.tensor(starts, dtype=torch.float32)}
-
-
-def same_audio(
-    clips: pd.DataFrame, x: torch.Tensor, owners: torch.Tensor, tolerance_db: float = 1.0
-) -> list[str]:
-    """For each clip, the path of an earlier clip with the same audio in another file (another bit depth,
-    container or level of compression), or "": same duration, and first windows within `tolerance_db` of each
-    other wherever either is within 60 dB of its peak. Byte-identical files are left to their md5."""
-    none = len(owners)
-    first = torch.full((len(clips),), none, dtype=torch.long)  # the first window of each clip
-    first = first.scatter_reduce(0, owners, torch.arange(len(owners)), reduce="amin")
-    first[first == none] = -1
-    twin = [""] * len(clips)
-    usable = clips[(clips["reason"] == "") & (first[torch.tensor(clips.index.to_numpy())] >= 0).numpy()]
-    for _, same in usable.groupby(usable["duration_s"].round(3)):
-        if len(same) < 2:
-            continue
-        rows = same.index.to_numpy()
-        windows = x[first[torch.tensor(rows)]].flatten(1)
-        floor = windows.max(dim=1, keepdim=True).values - 60
-        profile = windows.clamp_min(floor).view(len(rows), x.shape[2], -1).mean(dim=2)  # per mel bin
-        close = torch.cdist(profile, profile, p=float("inf")) < tolerance_db
-        for i, j in zip(*torch.nonzero(torch.tril(close, diagonal=-1), as_tuple=True)):
-            a, b = rows[int(i)], rows[int(j)]
-            if twin[a] or clips.at[a, "md5"] == clips.at[b, "md5"]:
-                continue
-            loud = torch.maximum(windows[i], windows[j]) > torch.minimum(floor[i], floor[j])
-            if ((windows[i] - windows[j]).abs()[loud].max() < tolerance_db).item():
-                twin[a] = clips.at[b, "path"]
-    return twin

@@ -21,7 +21,7 @@ def _worker(gpu: str | None, threads: int, tasks, events, results) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before CUDA starts in this process
     import torch
 
-    from zoo.data.cache import die_with_parent
+    from zoo.data.decode import die_with_parent
 
     die_with_parent()  # Ctrl-C is the driver's to handle (it ends the workers); a killed driver ends them
 

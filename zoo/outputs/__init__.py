@@ -1,5 +1,6 @@
 """The files the zoo writes from a run and from a leaderboard, as registered outputs (`register_outputs`):
-the built-in ones below arrive through the same hook as a plugin's, so a new output file is one module.
+the built-in ones (zoo.registry.DEFAULT_PLUGINS) arrive through the same hook as a plugin's, so a new output
+file is one module.
 
 A run output is `write(evaluation, run_dir)` (a zoo.evaluate.evaluator.Evaluation: metrics, per-class
 report, predictions, history), called before metrics.json is written, so that the run records its size; a
@@ -13,20 +14,8 @@ from pathlib import Path
 
 from zoo.errors import ZooError
 
-# the built-in outputs, registered as plugins are (zoo.registry)
-DEFAULT_PLUGINS = (
-    "zoo.outputs.run_report",
-    "zoo.outputs.run_plots",
-    "zoo.outputs.board_tables",
-    "zoo.outputs.board_views",
-)
-
 
 def _outputs(registry, scope: str) -> list:
-    if registry is None:
-        from zoo.registry import load_registry
-
-        registry = load_registry(entry_points=())  # the built-in plugins only
     return [spec for _, spec in sorted(registry.outputs.items()) if spec.scope == scope]
 
 
@@ -36,7 +25,7 @@ def _write(registry, spec, *args) -> None:
     except ZooError:
         raise
     except Exception as exc:  # a plugin's writer: named, with its error
-        plugin = registry.plugin_of("output", spec.name) if registry is not None else "zoo"
+        plugin = registry.plugin_of("output", spec.name)
         raise ZooError(
             f"output {spec.name!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {exc}"
         ) from exc

@@ -47,34 +47,18 @@ def write_csv(board: Board, folder: Path) -> None:
 
 
 def render_markdown(board: Board, leaderboard_dir: Path) -> str:
+    """leaderboard/<dataset>.md: how it was made, the ranked rows, the spread over runs, notes, problems."""
     from zoo.evaluate.metrics import BY_NAME, METRICS, RANK_BY
-    from zoo.evaluate.stats import LEVEL
-    from zoo.leaderboard import ALPHA
 
     lines = [f"# Leaderboard: {board.dataset}", ""]
     if not board.rows:
         lines.append("No finished runs yet: `zoo run --all`.")
         return "\n".join(lines + _problems_markdown(board, leaderboard_dir)) + "\n"
-    first = board.rows[0]["config"]
-    p = first["protocol"]
     ranked, plain = [BY_NAME[m] for m in RANK_BY], [m for m in METRICS if m.name not in RANK_BY]
     lines += [
-        f"Test split only ({board.rows[0]['n_test']} clips, {len(first['dataset']['classes'])} classes; "
-        f"pooled over folds when cross-validated); data fingerprint `{first['dataset']['fingerprint']}`; "
-        f"one protocol for all: {recipe(first)}, batch {p['batch_size']}, up to {p['epochs']} epochs, "
-        f"early stopping patience {p['early_stop_patience']}, the epoch kept chosen by "
-        f"{p.get('select', 'val_loss')}.",
-        f"Ranked by {' then '.join(m.label for m in ranked)} on the test clips of all a row's runs "
-        "(each clip once; seeds averaged); ± is the std of the runs' own scores. Intervals: "
-        f"{LEVEL:.0%} bootstrap over the test clips resampled by group (recording) within each class. "
-        f"vs leader: the paired difference in {ranked[0].label} on the same clips, its interval and "
-        f"p-value; a row whose p >= {ALPHA:g} cannot be told apart from the leader and shares its rank "
-        "(tied). "
-        "Compute: parameters (M), multiply-accumulates per window (M), CPU latency per window (ms, "
-        "batch 1, one thread) and mean training time per run (s). Built from the run folders by "
-        "`zoo leaderboard`.",
+        *_how_it_was_made(board, ranked),
         "",
-        *_shortcut_lines(first),
+        *_shortcut_lines(board.rows[0]["config"]),
         "| rank | model | "
         + " | ".join(f"{m.label} (95 % CI)" for m in ranked)
         + " | vs leader | "
@@ -94,6 +78,37 @@ def render_markdown(board: Board, leaderboard_dir: Path) -> str:
             + f" | {chosen_lr(row):.2g} | {weights_of(row)} | [{row['run_id'][:8]}]({link}/report.md) |"
         )
     lines += ["", f"Per class: [{board.dataset}-per-class.md]({board.dataset}-per-class.md)."]
+    lines += _spread_and_notes(board, ranked)
+    return "\n".join(lines + _problems_markdown(board, leaderboard_dir)) + "\n"
+
+
+def _how_it_was_made(board: Board, ranked: list) -> list[str]:
+    """The test data, the protocol (or tuning budget) every row shares, and how to read the table."""
+    from zoo.evaluate.stats import LEVEL
+    from zoo.leaderboard import ALPHA
+
+    first = board.rows[0]["config"]
+    p = first["protocol"]
+    return [
+        f"Test split only ({board.rows[0]['n_test']} clips, {len(first['dataset']['classes'])} classes; "
+        f"pooled over folds when cross-validated); data fingerprint `{first['dataset']['fingerprint']}`; "
+        f"one protocol for all: {recipe(first)}, batch {p['batch_size']}, up to {p['epochs']} epochs, "
+        f"early stopping patience {p['early_stop_patience']}, the epoch kept chosen by "
+        f"{p.get('select', 'val_loss')}.",
+        f"Ranked by {' then '.join(m.label for m in ranked)} on the test clips of all a row's runs "
+        "(each clip once; seeds averaged); ± is the std of the runs' own scores. Intervals: "
+        f"{LEVEL:.0%} bootstrap over the test clips resampled by group (recording) within each class. "
+        f"vs leader: the paired difference in {ranked[0].label} on the same clips, its interval and "
+        f"p-value; a row whose p >= {ALPHA:g} cannot be told apart from the leader and shares its rank "
+        "(tied). "
+        "Compute: parameters (M), multiply-accumulates per window (M), CPU latency per window (ms, "
+        "batch 1, one thread) and mean training time per run (s). Built from the run folders by "
+        "`zoo leaderboard`.",
+    ]
+
+
+def _spread_and_notes(board: Board, ranked: list) -> list[str]:
+    lines = []
     several = [r for r in board.rows if r["runs_done"] > 1]
     if several:
         lines += ["", "Spread over runs (std of each run's own score):"]
@@ -112,7 +127,7 @@ def render_markdown(board: Board, leaderboard_dir: Path) -> str:
             f"{board.unranked} other finished run(s) are not ranked: older runs of a model, "
             "or runs on other data or another protocol.",
         ]
-    return "\n".join(lines + _problems_markdown(board, leaderboard_dir)) + "\n"
+    return lines
 
 
 def _shortcut_lines(config: dict) -> list[str]:

@@ -128,8 +128,8 @@ def train_and_evaluate(plan: RunPlan, work: Path, project, listener: Listener) -
 def _data(project, splits, work: Path):
     """(the TrainData of the train and validation splits, the test split), normalised as the run will be
     applied: normalisation.json holds the train split's per-bin statistics."""
-    from zoo.data.cache import bin_stats, normalise_windows
-    from zoo.train.trainer import TrainData
+    from zoo.data.normalise import bin_stats, normalise_windows
+    from zoo.train.batches import TrainData
 
     prepared, normalise = project.prepared(), project.settings.features.normalise
     train, val, test = (prepared.split(splits, s) for s in ("train", "val", "test"))

@@ -4,13 +4,11 @@ its folder. Cheap and free of torch, so that every run of a sweep is planned bef
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.config import Protocol, Settings, features_identity, protocol_identity, settings_dict
+from zoo.config import Protocol, Settings, digest, features_identity, protocol_identity, settings_dict
 from zoo.errors import ZooError
 from zoo.registry import Registry
 from zoo.runs.folder import METRICS
@@ -140,4 +138,4 @@ def run_id_of(config: dict) -> str:
         "features": features_identity(config["features"]),
         "protocol": protocol_identity(config["protocol"]),
     }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return digest(identity)
