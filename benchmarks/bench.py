@@ -31,7 +31,8 @@ from zoo.config import FeatureConfig, Protocol  # noqa: E402
 from zoo.data.cache import prepare  # noqa: E402
 from zoo.registry import load_registry  # noqa: E402
 from zoo.train.batches import Resident, TrainData  # noqa: E402
-from zoo.train.trainer import Trainer, autocast_dtype, class_weights, pick_device  # noqa: E402
+from zoo.train.losses import class_weights  # noqa: E402
+from zoo.train.trainer import Trainer, autocast_dtype, pick_device  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FSDD = ROOT.parent / "shared" / "data" / "fsdd"

@@ -29,6 +29,8 @@ def load_csv(
     label_column: str = "label",
     group_column: str = "group",
     split_column: str = "split",
+    labels_column: str = "labels",
+    classes: list = (),
 ):
     from zoo.data.clips import read_annotations
 
@@ -38,6 +40,8 @@ def load_csv(
         label_column=label_column,
         group_column=group_column,
         split_column=split_column,
+        labels_column=labels_column,
+        classes=list(classes),
     )
 
 
@@ -63,13 +67,15 @@ def register_datasets(register):
     register(
         zoo.DatasetSpec(
             name="csv",
-            summary="an annotations CSV: path, label[, group][, split]; paths relative to the CSV",
+            summary="an annotations CSV: path, label (or labels: several, ';'-separated)[, group][, split]",
             load=load_csv,
             defaults={
                 "path_column": "path",
                 "label_column": "label",
                 "group_column": "group",
                 "split_column": "split",
+                "labels_column": "labels",
+                "classes": [],
             },
         )
     )

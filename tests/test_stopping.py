@@ -6,8 +6,9 @@ import pytest
 import torch
 from test_trainer import PROTOCOL, toy_data, toy_model
 
+from zoo.train.losses import class_weights
 from zoo.train.stopping import Selection
-from zoo.train.trainer import Trainer, class_weights
+from zoo.train.trainer import Trainer
 
 
 def rows(losses, accuracies, f1s=None):

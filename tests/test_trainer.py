@@ -6,14 +6,9 @@ from torch import nn
 
 from zoo.config import Protocol
 from zoo.train.augment import Crops, spec_augment, time_shift
-from zoo.train.trainer import (
-    Resident,
-    TrainData,
-    Trainer,
-    autocast_dtype,
-    class_weights,
-    pick_device,
-)
+from zoo.train.batches import Resident, TrainData
+from zoo.train.losses import class_weights
+from zoo.train.trainer import Trainer, autocast_dtype, pick_device
 
 PROTOCOL = Protocol(
     epochs=4,

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from zoo.config import digest, features_identity, protocol_identity
-from zoo.evaluate.metrics import BY_NAME, METRICS, RANK_BY
+from zoo.data.clips import targets
+from zoo.evaluate.metrics import RANKS, by_name, metrics_for
 from zoo.evaluate.stats import LEVEL, Scored, every_metric, paired
 from zoo.io import locked, sweep_temporaries
 from zoo.runs import folder as files
@@ -51,7 +52,7 @@ def read_runs(experiments: Path, dataset: str) -> tuple[list[dict], list[dict], 
             config = json.loads((run_dir / files.CONFIG).read_text())
             record = {**json.loads(outcome.read_text()), "config": config, "run_dir": run_dir}
             if outcome.name == files.METRICS:
-                if all(math.isfinite(record.get(m.name, 0.0)) for m in METRICS):
+                if all(math.isfinite(record.get(m.name, 0.0)) for m in metrics_for(task_of(record))):
                     finished.append(record)
                     continue
                 record["error"] = "its metrics are not finite"
@@ -112,7 +113,11 @@ def build_board(experiments: Path, dataset: str) -> Board:
             rows.append(_aggregate(families[family]))
         except (OSError, KeyError, ValueError) as exc:
             damaged.append(f"{_latest(families[family].values())['run_dir']}: predictions.csv: {exc}")
-    rows.sort(key=lambda r: ([-r[m] if BY_NAME[m].higher_is_better else r[m] for m in RANK_BY], r["model"]))
+    task = task_of(newest_run)
+    metric = by_name(task)
+    rows.sort(
+        key=lambda r: ([-r[m] if metric[m].higher_is_better else r[m] for m in RANKS[task]], r["model"])
+    )
     _compare_with_leader(rows)
     # a failed run stays listed while it belongs to its model's row (a fold that failed where the others
     # finished), or is newer than that row; a failed run of a configuration since replaced is history
@@ -156,7 +161,7 @@ def _aggregate(slots: dict[tuple[int, int], dict]) -> dict:
     row["scored"] = scored = _pool(slots, latest["config"]["dataset"]["classes"])
     row["n_test"] = len(scored.y)
     scores, row["intervals"] = every_metric(scored), {}
-    for metric in METRICS:
+    for metric in metrics_for(task_of(latest)):
         row[metric.name], *row["intervals"][metric.name] = scores[metric.name]
         if len(slots) > 1:
             values = [r.get(metric.name, np.nan) for r in slots.values()]
@@ -174,29 +179,40 @@ def _pool(slots: dict[tuple[int, int], dict], classes: list[str]) -> Scored:
         folds.setdefault(fold, []).append(run)
     depth = min(len(runs) for runs in folds.values())
     index = {c: i for i, c in enumerate(classes)}
-    keys, ys, groups, probs = [], [], [], [[] for _ in range(depth)]
+    keys, ys, groups, probs, thresholds = [], [], [], [[] for _ in range(depth)], [[] for _ in range(depth)]
     for fold, runs in sorted(folds.items()):
         first = None
         for seed_slot, run in enumerate(runs[:depth]):
-            table = pd.read_csv(run["run_dir"] / files.PREDICTIONS, dtype={"label": str, "group": str})
+            types = {"label": str, "labels": str, "group": str}
+            table = pd.read_csv(run["run_dir"] / files.PREDICTIONS, dtype=types, keep_default_na=False)
             if first is None:
                 first = table
                 keys += [f"{fold}\t{p}" for p in table["path"]]
-                ys.append(table["label"].map(index).to_numpy())
+                ys.append(
+                    targets(table, classes) if "labels" in table else table["label"].map(index).to_numpy()
+                )
                 groups.append(table["group" if "group" in table else "path"].to_numpy(str))
             elif not table["path"].equals(first["path"]):
                 raise ValueError(f"fold {fold}: its seeds were tested on different clips")
             probs[seed_slot].append(table[[f"p_{c}" for c in classes]].to_numpy(float))
+            cut = run.get("thresholds") or {}  # multi-label: the run's own, chosen on its validation split
+            thresholds[seed_slot].append(np.tile([cut.get(c, 0.5) for c in classes], (len(table), 1)))
     y = np.concatenate(ys)
     if np.isnan(y.astype(float)).any():
         raise ValueError("a test clip's label is not one of the run's classes")
-    return Scored(y.astype(int), np.stack([np.concatenate(p) for p in probs]), np.concatenate(groups), keys)
+    groups, stacked = np.concatenate(groups), np.stack([np.concatenate(p) for p in probs])
+    if y.ndim == 2:
+        return Scored(y, stacked, groups, keys, np.stack([np.concatenate(t) for t in thresholds]))
+    return Scored(y.astype(int), stacked, groups, keys)
 
 
 def _compare_with_leader(rows: list[dict]) -> None:
     """Each row's paired difference to the leader on the test clips both were scored on (RANK_BY[0]), and
     its rank: the leader's when the difference is not significant at ALPHA ("tied"), else its position."""
-    metric = BY_NAME[RANK_BY[0]]
+    if not rows:
+        return
+    task = task_of(rows[0])
+    metric = by_name(task)[RANKS[task][0]]
     for position, row in enumerate(rows, 1):
         row["rank"], row["tied"], row["vs_leader"] = position, False, None
         if position == 1:
@@ -207,6 +223,11 @@ def _compare_with_leader(rows: list[dict]) -> None:
         row["vs_leader"] = comparison = paired(other, leader, metric)
         if comparison.p >= ALPHA:
             row["rank"], row["tied"] = 1, True
+
+
+def task_of(run: dict) -> str:
+    """A run's task, from its record: "multilabel", or "single" (every run before multi-label existed)."""
+    return run.get("task") or run.get("config", {}).get("task") or "single"
 
 
 def _common(a: Scored, b: Scored) -> tuple[Scored, Scored]:

@@ -75,6 +75,7 @@ class TrainedRun:
         self.run_id = self.config["run_id"]
         self.model_name = self.config["model"]["name"]
         self.classes: list[str] = self.config["dataset"]["classes"]
+        self.multilabel = self.config.get("task") == "multilabel"  # a sigmoid per class, not a softmax
         self.features = FeatureConfig(**features_identity(self.config["features"]))
         self.device = torch.device(device)
         self.mean = torch.tensor(norm["mean"], dtype=torch.float32).view(1, 1, -1, 1).to(self.device)
@@ -130,8 +131,9 @@ class TrainedRun:
 
     @torch.inference_mode()
     def probabilities(self, waves: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+        activation = torch.sigmoid if self.multilabel else (lambda logits: torch.softmax(logits, 1))
         out = [
-            torch.softmax(self.model(self.inputs(waves[i : i + batch_size])).float(), 1).cpu()
+            activation(self.model(self.inputs(waves[i : i + batch_size])).float()).cpu()
             for i in range(0, len(waves), batch_size)
         ]
         return torch.cat(out).numpy()

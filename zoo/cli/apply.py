@@ -142,7 +142,7 @@ def cmd_export(args) -> None:
 def cmd_show(args) -> None:
     import csv
 
-    from zoo.evaluate.metrics import METRICS
+    from zoo.evaluate.metrics import metrics_for
     from zoo.io import read_json
     from zoo.runs import folder as files
     from zoo.runs.folder import find_run, run_damage
@@ -157,7 +157,7 @@ def cmd_show(args) -> None:
         raise ZooError(f"Run {run_dir} is damaged ({' '.join(damage)}): `zoo run` retrains it.")
     m = read_json(run_dir / files.METRICS)
     console.print(f"[bold]{m['model']}[/] on {m['dataset']}, run {m['run_id']} ({run_dir})", highlight=False)
-    for metric in METRICS:
+    for metric in metrics_for(m.get("task", "single")):
         low, high = m.get("intervals", {}).get(metric.name, (None, None))
         interval = f"  (95% CI {metric.format(low)}-{metric.format(high)})" if low is not None else ""
         console.print(f"{metric.label:>16} {metric.format(m.get(metric.name, float('nan')))}{interval}")

@@ -90,9 +90,10 @@ class SweepDisplay:
             self._started(event)
         elif isinstance(event, Epoch) and event.job in self.tasks:
             row = event.row
-            info = f"val loss {row['val_loss']:.3f}  val acc {row['val_accuracy']:.3f}" + (
-                "  *" if row["best"] else ""
+            name, score = (
+                ("val acc", row["val_accuracy"]) if "val_accuracy" in row else ("val mAP", row["val_map"])
             )
+            info = f"val loss {row['val_loss']:.3f}  {name} {score:.3f}" + ("  *" if row["best"] else "")
             self.progress.update(self.tasks[event.job], completed=row["epoch"], info=info)
         elif isinstance(event, Trial):
             score = "-" if event.score is None else f"{event.score:.4f}"
@@ -130,9 +131,10 @@ class SweepDisplay:
 def print_results(results, failures) -> None:
     """The runs of this command (zoo.sweep Outcomes), readable in 80 columns: short run ids, numbers never
     wrapped."""
-    from zoo.evaluate.metrics import METRICS
+    from zoo.evaluate.metrics import metrics_for
 
-    shown = [m for m in METRICS if m.terminal]
+    tasks = {(o.metrics or {}).get("task", "single") for o in results} or {"single"}
+    shown = [m for m in metrics_for(tasks.pop() if len(tasks) == 1 else "single") if m.terminal]
     table = Table(
         Column("model", overflow="fold"),
         Column("run", no_wrap=True),
@@ -158,8 +160,8 @@ def print_results(results, failures) -> None:
 def refresh_leaderboard(settings, registry=None) -> None:
     """Rewrite the leaderboard files from the run folders (the registry's outputs) and print the active
     data set's board."""
-    from zoo.evaluate.metrics import BY_NAME, RANK_BY
-    from zoo.leaderboard import write_leaderboards
+    from zoo.evaluate.metrics import RANKS, by_name
+    from zoo.leaderboard import task_of, write_leaderboards
     from zoo.outputs.cells import rank_label, row_label, weights_of, with_interval
 
     boards = write_leaderboards(settings.path("experiments"), settings.path("leaderboard"), registry)
@@ -169,7 +171,9 @@ def refresh_leaderboard(settings, registry=None) -> None:
     if board is None or not (board.rows or board.failed):
         console.print(f"No finished runs for {settings.dataset.key!r} yet: `zoo run --all`.")
         return
-    first, second = BY_NAME[RANK_BY[0]], BY_NAME[RANK_BY[1]]
+    task = task_of(board.rows[0]) if board.rows else "single"
+    metric = by_name(task)
+    first, second = metric[RANKS[task][0]], metric[RANKS[task][1]]
     table = Table(
         Column("#", no_wrap=True),
         Column("model", overflow="fold"),
@@ -185,7 +189,7 @@ def refresh_leaderboard(settings, registry=None) -> None:
             row_label(row) + (" *" if weights_of(row, short=True) == "random (auto)" else ""),
             with_interval(row, first.name, compact=True),
             second.format(row[second.name], 3),
-            BY_NAME["ece"].format(row["ece"], 3),
+            metric["ece"].format(row["ece"], 3),
             row["run_id"][:8],
         )
     for run in board.failed:

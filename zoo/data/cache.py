@@ -18,6 +18,7 @@ import torch
 
 from zoo.config import FeatureConfig
 from zoo.data.audio import Decoded, DecodeError, fit_length, resample, source_windows
+from zoo.data.clips import targets
 from zoo.data.decode import decoder_pool, load_clip
 from zoo.data.features import LogMel
 from zoo.data.twins import same_audio
@@ -26,7 +27,8 @@ from zoo.io import read_json, sweep_temporaries, write_atomic, write_json
 
 CHUNK = 128  # clips decoded and turned into features at a time: memory is bounded by the output
 Progress = Callable[[int, int, int], None]  # (clips done, clips in all, clips skipped)
-TABLE_COLUMNS = ("path", "label", "group", "split", "fold")
+TABLE_COLUMNS = ("path", "label", "group", "split", "fold", "labels")  # labels: multi-label only
+CLIPS_TYPES = {"label": str, "group": str, "labels": str}
 CACHE_FORMAT = 4  # bump when clips.csv or features.pt change shape: older caches are then built anew
 
 
@@ -66,11 +68,11 @@ class Split:
     """One split in memory: raw log-mel windows with their class, and the clips they came from."""
 
     x: torch.Tensor | Rows  # (windows, 1, n_mels, frames): in memory, or memory-mapped when too large
-    y: torch.Tensor  # (windows,) class index
+    y: torch.Tensor  # (windows,) class index; multi-label: (windows, classes) 0/1
     clip: torch.Tensor  # (windows,) index into `paths`; a clip's windows are adjacent, in time order
     start: torch.Tensor  # (windows,) where each window starts in its clip, in frames
     paths: list[str]  # one per clip
-    clip_y: torch.Tensor  # (clips,) class index
+    clip_y: torch.Tensor  # (clips,) class index; multi-label: (clips, classes) 0/1
 
 
 @dataclass
@@ -115,7 +117,7 @@ class Prepared:
 
     @cached_property
     def clips(self) -> pd.DataFrame:
-        return pd.read_csv(self.dir / "clips.csv", dtype={"label": str, "group": str}, keep_default_na=False)
+        return pd.read_csv(self.dir / "clips.csv", dtype=CLIPS_TYPES, keep_default_na=False)
 
     @cached_property
     def tensors(self) -> dict:
@@ -128,8 +130,7 @@ class Prepared:
         """The windows of the clips that `plan` (a SplitPlan) puts in split `name`: copied into memory,
         or (in_memory=False, or None and too large for memory) read from the memory-mapped file by index."""
         rows = plan.clips[plan.clips["split"] == name]
-        index = {c: i for i, c in enumerate(plan.classes)}
-        clip_y = torch.tensor([index[label] for label in rows["label"]], dtype=torch.long)
+        clip_y = torch.from_numpy(targets(rows, plan.classes))
         position = torch.full((len(self.clips),), -1, dtype=torch.long)
         position[torch.tensor(rows.index.to_numpy(), dtype=torch.long)] = torch.arange(len(rows))
         owner = position[self.tensors["clip"]]
@@ -186,7 +187,7 @@ def data_fingerprint(clips: pd.DataFrame) -> str:
     members = usable.groupby("group")["md5"].agg(
         lambda m: hashlib.sha256(" ".join(sorted(m)).encode()).hexdigest()
     )
-    columns = [c for c in ("split", "fold") if c in usable.columns]
+    columns = [c for c in ("split", "fold", "labels") if c in usable.columns]
     rows = sorted(
         zip(
             usable["md5"],

@@ -13,6 +13,7 @@ from zoo.errors import ZooError, ZooWarning
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
 
 SPLITS = ("train", "val", "test")
+NO_LABEL = "(none)"  # a multi-label clip with none of the classes: its stratum when splitting
 # The names data sets give their splits, and the zoo's for each.
 SPLIT_SYNONYMS = {
     "training": "train",
@@ -58,11 +59,15 @@ def read_annotations(
     label_column: str = "label",
     group_column: str = "group",
     split_column: str = "split",
+    labels_column: str = "labels",
+    classes: list | tuple = (),
 ) -> pd.DataFrame:
     """An annotations CSV -> clip table. Relative paths are relative to the CSV's folder.
 
-    Required columns: path and label; optional: group (else each clip is its own group) and
-    split (train/val/test; else the zoo splits). Column names can be remapped by the options.
+    Required columns: path and label (one class per clip), or path and labels (several per clip, separated
+    by ";", an empty cell for none: a multi-label data set), or path and one 0/1 column per class named in
+    `classes` (multi-hot: multi-label too); optional: group (else each clip is its own group) and split
+    (train/val/test; else the zoo splits). Column names can be remapped by the options.
     """
     csv_path = Path(csv_path)
     if csv_path.is_dir():
@@ -81,18 +86,26 @@ def read_annotations(
         raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except Exception as exc:
         raise ZooError(f"{csv_path}: cannot read it as CSV ({exc}); fix the file.") from None
-    for role, column in (("path", path_column), ("label", label_column)):
+    multi = bool(classes) or (label_column not in raw.columns and labels_column in raw.columns)
+    needed = [("path", path_column)] + ([] if multi else [("label", label_column)])
+    needed += [("class", str(c)) for c in classes]
+    for role, column in needed:
         if column not in raw.columns:
             raise ZooError(
                 f"{csv_path}: no {column!r} column for the {role}; columns are {', '.join(raw.columns)}. "
-                f"Rename it or set dataset.options.{role}_column."
+                f"Rename it or set dataset.options.{role}_column (labels_column for several per clip)."
             )
-    table = pd.DataFrame(
-        {
-            "path": [str(p) if Path(p).is_absolute() else str(csv_path.parent / p) for p in raw[path_column]],
-            "label": raw[label_column],
-        }
-    )
+    paths = [str(p) if Path(p).is_absolute() else str(csv_path.parent / p) for p in raw[path_column]]
+    table = pd.DataFrame({"path": paths})
+    if classes:  # multi-hot: a clip holds the classes whose column is 1
+        hot = raw[[str(c) for c in classes]].apply(
+            lambda v: v.str.strip().str.lower().isin(("1", "1.0", "true"))
+        )
+        table["labels"] = [";".join(str(c) for c, on in zip(classes, row) if on) for row in hot.to_numpy()]
+    elif multi:
+        table["labels"] = raw[labels_column]
+    else:
+        table["label"] = raw[label_column]
     table["group"] = raw[group_column] if group_column in raw.columns else table["path"]
     if split_column in raw.columns:
         table["split"] = raw[split_column].str.strip().str.lower()
@@ -103,7 +116,9 @@ def check_clip_table(table: pd.DataFrame, where: str) -> pd.DataFrame:
     """Validate a loader's clip table and normalise its types; errors name `where`."""
     if not isinstance(table, pd.DataFrame):
         raise ZooError(f"{where}: the loader returned {type(table).__name__}, not a pandas DataFrame.")
-    missing = [c for c in ("path", "label") if c not in table.columns]
+    missing = [
+        c for c in ("path", "label") if c not in table.columns and not (c == "label" and "labels" in table)
+    ]
     if missing:
         raise ZooError(
             f"{where}: the clip table has no {missing[0]!r} column; it needs path, label[, group, split]."
@@ -112,6 +127,8 @@ def check_clip_table(table: pd.DataFrame, where: str) -> pd.DataFrame:
         raise ZooError(f"{where}: no clips found; check the data root.")
     table = table.copy()
     table["path"] = table["path"].astype(str)
+    if "labels" in table.columns:  # several labels per clip
+        return _check_labels(table, where)
     table["label"] = table["label"].astype(str).str.strip()
     if (table["label"] == "").any():
         bad = table.loc[table["label"] == "", "path"].iloc[0]
@@ -124,6 +141,49 @@ def check_clip_table(table: pd.DataFrame, where: str) -> pd.DataFrame:
             f"{where}: only one class ({table['label'].iloc[0]!r}); a classifier needs at least two."
         )
     return table.reset_index(drop=True)
+
+
+def _check_labels(table: pd.DataFrame, where: str) -> pd.DataFrame:
+    """A multi-label clip table: `labels` as sorted unique labels joined by ";" ("" for none), and `label`
+    the first of them (NO_LABEL for none), by which splits are stratified."""
+    table["labels"] = [
+        ";".join(sorted({part.strip() for part in str(cell).split(";") if part.strip()}))
+        for cell in table["labels"].fillna("")
+    ]
+    table["label"] = [cell.split(";")[0] if cell else NO_LABEL for cell in table["labels"]]
+    table["group"] = table["group"].astype(str) if "group" in table.columns else table["path"]
+    if "split" in table.columns:
+        table["split"] = _canonical_splits(table["split"], where)
+    if len(class_names(table)) < 2:
+        raise ZooError(f"{where}: fewer than two classes in its labels; a classifier needs at least two.")
+    return table.reset_index(drop=True)
+
+
+def is_multilabel(table: pd.DataFrame) -> bool:
+    return "labels" in table.columns
+
+
+def class_names(table: pd.DataFrame) -> list[str]:
+    """The classes of a clip table: its labels, or (multi-label) every label any clip holds."""
+    if not is_multilabel(table):
+        return sorted(table["label"].unique())
+    return sorted({part for cell in table["labels"] for part in str(cell).split(";") if part})
+
+
+def targets(table: pd.DataFrame, classes: list[str]):
+    """What a model learns of each clip: its class index (clips,), int64; multi-label, its labels as a
+    (clips, classes) 0/1 float32 array."""
+    import numpy as np
+
+    index = {c: i for i, c in enumerate(classes)}
+    if not is_multilabel(table):
+        return np.array([index[label] for label in table["label"]], dtype=np.int64)
+    hot = np.zeros((len(table), len(classes)), dtype=np.float32)
+    for row, cell in enumerate(table["labels"]):
+        for part in str(cell).split(";"):
+            if part in index:
+                hot[row, index[part]] = 1.0
+    return hot
 
 
 def _canonical_splits(split: pd.Series, where: str) -> pd.Series:

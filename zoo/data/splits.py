@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from zoo.config import SplitConfig
-from zoo.data.clips import SPLITS
+from zoo.data.clips import SPLITS, class_names
 from zoo.data.shortcuts import metadata_shortcut
 from zoo.errors import ZooError
 
@@ -28,8 +28,12 @@ class SplitPlan:
     shortcut: dict | None = None  # how well recording metadata alone predicts the label (zoo.data.shortcuts)
 
     def counts(self) -> pd.DataFrame:
+        """Clips per class and split (multi-label: a clip counts for each of its labels)."""
+        clips = self.clips
+        if "labels" in clips.columns:
+            clips = clips.assign(label=clips["labels"].str.split(";")).explode("label")
         return (
-            self.clips.groupby(["label", "split"])
+            clips.groupby(["label", "split"])
             .size()
             .unstack(fill_value=0)
             .reindex(index=self.classes, columns=list(SPLITS), fill_value=0)
@@ -83,7 +87,7 @@ def plan_splits(
     if usable.empty:
         raise ZooError("No usable clips: every clip was skipped (see the reasons listed).")
     usable = usable.assign(split=assign_splits(usable, cfg, folds, fold, warnings))
-    classes = sorted(usable["label"].unique())
+    classes = class_names(usable)
     same = pd.concat([same, _same_audio_across_splits(usable, warnings)], ignore_index=True)
     plan = SplitPlan(usable, classes, warnings, same, metadata_shortcut(usable))
     if plan.shortcut and plan.shortcut["warning"]:

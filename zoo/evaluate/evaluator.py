@@ -24,20 +24,35 @@ class Evaluation:
 
 @torch.inference_mode()
 def predict(
-    model: torch.nn.Module, x: torch.Tensor, device: torch.device, mean=0.0, std=1.0, batch_size: int = 256
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    device: torch.device,
+    mean=0.0,
+    std=1.0,
+    batch_size: int = 256,
+    multilabel: bool = False,
 ) -> np.ndarray:
-    """Class probabilities (N, k), in fp32, of raw inputs normalised as (x - mean) / std."""
+    """Class probabilities (N, k), in fp32, of raw inputs normalised as (x - mean) / std: a softmax over the
+    classes, or (multilabel) a sigmoid per class."""
+    activation = torch.sigmoid if multilabel else (lambda logits: torch.softmax(logits, dim=1))
     model.eval().to(device)
     mean, std = torch.as_tensor(mean, device=device), torch.as_tensor(std, device=device)
     out = []
     for i in range(0, len(x), batch_size):
         xb = ((x[i : i + batch_size].to(device) - mean) / std).contiguous(memory_format=torch.channels_last)
-        out.append(torch.softmax(model(xb).float(), dim=1).cpu())
+        out.append(activation(model(xb).float()).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
 
 
-def clip_probabilities(window_probs: np.ndarray, clip: torch.Tensor, n_clips: int) -> np.ndarray:
-    """Mean of each clip's window probabilities: (windows, k) -> (clips, k)."""
+def clip_probabilities(
+    window_probs: np.ndarray, clip: torch.Tensor, n_clips: int, pool: str = "mean"
+) -> np.ndarray:
+    """Each clip's probabilities from its windows': their mean, or (pool "max", several labels per clip:
+    a sound anywhere in the clip is in the clip) their maximum. (windows, k) -> (clips, k)."""
+    if pool == "max":
+        probs = torch.zeros(n_clips, window_probs.shape[1], dtype=torch.float64)
+        index = clip[:, None].expand(-1, window_probs.shape[1])
+        return probs.scatter_reduce(0, index, torch.from_numpy(window_probs).double(), "amax").numpy()
     probs = torch.zeros(n_clips, window_probs.shape[1], dtype=torch.float64)
     probs.index_add_(0, clip, torch.from_numpy(window_probs).double())
     return (probs / torch.bincount(clip, minlength=n_clips).clamp_min(1)[:, None]).numpy()

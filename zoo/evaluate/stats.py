@@ -64,24 +64,33 @@ class Scored:
     each seed kept apart): y (n,), probs (seeds, n, k), groups (n,). Clips are in one order for every model
     scored on the same data (see zoo.leaderboard), so that two Scored can be paired."""
 
-    y: np.ndarray
+    y: np.ndarray  # (n,) class indices; multi-label: (n, k) 0/1
     probs: np.ndarray
     groups: np.ndarray
     keys: list[str] | None = None  # what each clip is (e.g. fold and path), to pair models on shared clips
+    thresholds: np.ndarray | None = None  # multi-label: (seeds, n, k), each clip's run's class thresholds
+
+    @property
+    def task(self) -> str:
+        return "multilabel" if self.y.ndim == 2 else "single"
 
     def subset(self, keys: list[str]) -> "Scored":
         """These clips, in the order of `keys`."""
         position = {k: i for i, k in enumerate(self.keys or [])}
         rows = np.array([position[k] for k in keys], dtype=int)
-        return Scored(self.y[rows], self.probs[:, rows], self.groups[rows], list(keys))
+        t = None if self.thresholds is None else self.thresholds[:, rows]
+        return Scored(self.y[rows], self.probs[:, rows], self.groups[rows], list(keys), t)
 
     def resamples(self, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
-        """The bootstrap's clip weights: groups drawn with replacement within each class."""
-        return group_weights(self.groups, self.y, resamples, seed)
+        """The bootstrap's clip weights: groups drawn with replacement within each class (multi-label: the
+        class of each clip's first label)."""
+        strata = self.y.argmax(1) if self.y.ndim == 2 else self.y
+        return group_weights(self.groups, strata, resamples, seed)
 
     def values(self, metric: Metric, weights: np.ndarray | None = None) -> np.ndarray:
         """The metric, averaged over seeds: one value (weights None) or one per resample."""
-        return np.mean([metric(self.y, p, weights) for p in self.probs], axis=0)
+        thresholds = [None] * len(self.probs) if self.thresholds is None else self.thresholds
+        return np.mean([metric(self.y, p, weights, t) for p, t in zip(self.probs, thresholds)], axis=0)
 
 
 def confidence_interval(scored: Scored, metric: Metric, weights: np.ndarray | None = None):
@@ -91,11 +100,12 @@ def confidence_interval(scored: Scored, metric: Metric, weights: np.ndarray | No
 
 
 def every_metric(scored: Scored) -> dict[str, tuple[float, float, float]]:
-    """Each metric of zoo.evaluate.metrics: (estimate, low, high), all on the same group resamples."""
-    from zoo.evaluate.metrics import METRICS
+    """Each metric of the clips' task (zoo.evaluate.metrics): (estimate, low, high), all on the same group
+    resamples."""
+    from zoo.evaluate.metrics import metrics_for
 
     weights = scored.resamples()
-    return {metric.name: confidence_interval(scored, metric, weights) for metric in METRICS}
+    return {metric.name: confidence_interval(scored, metric, weights) for metric in metrics_for(scored.task)}
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,7 @@ def paired(a: Scored, b: Scored, metric: Metric, weights: np.ndarray | None = No
     """a - b on the same test clips, resampled together by group: the interval of the difference and a
     two-sided p-value (twice the smaller share of resampled differences at or beyond 0, at most 1). A model
     compared with itself gives a difference of 0 and p = 1."""
-    if len(a.y) != len(b.y) or not np.array_equal(a.y, b.y):
+    if a.y.shape != b.y.shape or not np.array_equal(a.y, b.y):
         raise ValueError("paired comparison needs the same test clips in the same order")
     weights = a.resamples() if weights is None else weights
     diffs = a.values(metric, weights) - b.values(metric, weights)

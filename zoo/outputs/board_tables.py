@@ -48,13 +48,11 @@ def write_csv(board: Board, folder: Path) -> None:
 
 def render_markdown(board: Board, leaderboard_dir: Path) -> str:
     """leaderboard/<dataset>.md: how it was made, the ranked rows, the spread over runs, notes, problems."""
-    from zoo.evaluate.metrics import BY_NAME, METRICS, RANK_BY
-
     lines = [f"# Leaderboard: {board.dataset}", ""]
     if not board.rows:
         lines.append("No finished runs yet: `zoo run --all`.")
         return "\n".join(lines + _problems_markdown(board, leaderboard_dir)) + "\n"
-    ranked, plain = [BY_NAME[m] for m in RANK_BY], [m for m in METRICS if m.name not in RANK_BY]
+    ranked, plain = ranked_and_plain(board)
     lines += [
         *_how_it_was_made(board, ranked),
         "",
@@ -150,12 +148,25 @@ def _problems_markdown(board: Board, leaderboard_dir: Path) -> list[str]:
     return lines
 
 
+def ranked_and_plain(board: Board) -> tuple[list, list]:
+    """The board's metrics (its task's): those it is ranked by, in order, and the others."""
+    from zoo.evaluate.metrics import RANKS, by_name, metrics_for
+    from zoo.leaderboard import task_of
+
+    task = task_of(board.rows[0]) if board.rows else "single"
+    ranked = [by_name(task)[m] for m in RANKS[task]]
+    return ranked, [m for m in metrics_for(task) if m not in ranked]
+
+
 def render_csv(board: Board) -> str:
-    from zoo.evaluate.metrics import METRICS
+    from zoo.evaluate.metrics import metrics_for
+    from zoo.leaderboard import task_of
+
+    shown = metrics_for(task_of(board.rows[0]) if board.rows else "single")
 
     out = io.StringIO()
     writer = csv.writer(out)
-    per_metric = [f"{m.name}{end}" for m in METRICS for end in ("", "_low", "_high", "_std")]
+    per_metric = [f"{m.name}{end}" for m in shown for end in ("", "_low", "_high", "_std")]
     writer.writerow(
         [
             "rank",
@@ -183,7 +194,7 @@ def render_csv(board: Board) -> str:
         c: Comparison | None = row["vs_leader"]
         compute = row.get("compute") or {}
         values = []
-        for m in METRICS:
+        for m in shown:
             low, high = row["intervals"][m.name]
             values += [f"{row[m.name]:.6f}", f"{low:.6f}", f"{high:.6f}", f"{row.get(m.name + '_std', '')}"]
         writer.writerow(
@@ -210,26 +221,29 @@ def render_csv(board: Board) -> str:
 
 
 def write_index(boards: list[Board], folder: Path) -> None:
-    """leaderboard/README.md: each data set's leader, its score and interval, the models tied with it."""
-    from zoo.evaluate.metrics import BY_NAME, RANK_BY
+    """leaderboard/README.md: each data set's leader, its headline score (accuracy; mAP for several labels
+    per clip) with its interval, the models tied with it."""
     from zoo.evaluate.stats import LEVEL
 
-    first = BY_NAME[RANK_BY[0]]
+    headline = {b.dataset: ranked_and_plain(b)[0][0] for b in boards if b.rows}
+    labels = sorted({m.label for m in headline.values()})
+    label = labels[0] if len(labels) == 1 else "headline score"
     index = [
         "# Leaderboards",
         "",
-        f"Each data set's leader, its {first.label} with its {LEVEL:.0%} interval, and "
+        f"Each data set's leader, its {label} with its {LEVEL:.0%} interval, and "
         "the models that cannot be told apart from it (tied).",
         "",
-        f"| data set | models | leader | {first.label} (95 % CI) | tied with it | failed |",
+        f"| data set | models | leader | {label} (95 % CI) | tied with it | failed |",
         "|---|---:|---|---|---|---:|",
     ]
     for board in boards:
         if board.rows:
-            best = board.rows[0]
+            best, metric = board.rows[0], headline[board.dataset]
             tied = ", ".join(r["model"] for r in board.rows if r["tied"]) or "-"
+            named = "" if len(labels) == 1 else f"{metric.label} "
             index.append(
                 f"| [{board.dataset}]({board.dataset}.md) | {len(board.rows)} | {best['model']} | "
-                f"{with_interval(best, RANK_BY[0])} | {tied} | {len(board.failed)} |"
+                f"{named}{with_interval(best, metric.name)} | {tied} | {len(board.failed)} |"
             )
     write_text(folder / "README.md", "\n".join(index) + "\n")

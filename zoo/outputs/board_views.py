@@ -42,13 +42,18 @@ def write_tuning(board: Board, folder: Path) -> None:
 
 
 def per_class_table(board: Board) -> tuple[list[str], np.ndarray]:
-    """(classes, F1 of each class (rows) for each ranked model (columns)), pooled as the rows are."""
+    """(classes, F1 of each class (rows) for each ranked model (columns)), pooled as the rows are; with
+    several labels per clip, each class's average precision."""
     import numpy as np
 
-    from zoo.evaluate.metrics import per_class_f1
+    from zoo.evaluate.metrics import average_precision, per_class_f1
 
     classes = board.rows[0]["config"]["dataset"]["classes"]
-    f1 = [np.mean([per_class_f1(r["scored"].y, p) for p in r["scored"].probs], axis=0) for r in board.rows]
+
+    def score(y, p):
+        return average_precision(y, p, np.ones(len(y))) if y.ndim == 2 else per_class_f1(y, p)
+
+    f1 = [np.mean([score(r["scored"].y, p) for p in r["scored"].probs], axis=0) for r in board.rows]
     return classes, np.stack(f1, axis=1)
 
 

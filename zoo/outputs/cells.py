@@ -76,9 +76,10 @@ def rank_label(row: dict) -> str:
 def with_interval(row: dict, name: str, compact: bool = False) -> str:
     """0.9123 (0.8950-0.9281), with ± the std over runs when a row has several (0.9123 ± 0.0120 (...)); or
     0.912 [.895,.928] when compact, for terminals."""
-    from zoo.evaluate.metrics import BY_NAME
+    from zoo.evaluate.metrics import by_name
+    from zoo.leaderboard import task_of
 
-    metric = BY_NAME[name]
+    metric = by_name(task_of(row))[name]
     low, high = row["intervals"][name]
     if compact:
         low_text, high_text = (f"{v:.3f}".removeprefix("0") for v in (low, high))

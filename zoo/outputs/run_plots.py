@@ -27,6 +27,8 @@ def register_outputs(register):
 def write_confusion(ev, run_dir: Path) -> None:
     import numpy as np
 
+    if "confusion_matrix" not in ev.metrics:  # several labels per clip: no one confusion
+        return
     plot_confusion(run_dir / "confusion.png", np.array(ev.metrics["confusion_matrix"]), ev.metrics["classes"])
 
 
@@ -35,6 +37,8 @@ def write_curves(ev, run_dir: Path) -> None:
 
 
 def write_reliability(ev, run_dir: Path) -> None:
+    if ev.metrics.get("task") == "multilabel":  # its top label is not the clip's one class
+        return
     plot_reliability(run_dir / "reliability.png", ev.predictions)
 
 
@@ -77,7 +81,8 @@ def plot_curves(path: Path, history: list[dict]) -> None:
         best = h[h["best"]].iloc[-1] if "best" in h and h["best"].any() else None
         if best is not None:
             ax1.axvline(best["epoch"], color="grey", linestyle=":", label="best (restored)")
-        ax2.plot(h["epoch"], h["val_accuracy"], label="val accuracy", color="tab:green")
+        score = "val_accuracy" if "val_accuracy" in h else "val_map"  # multi-label: mAP
+        ax2.plot(h["epoch"], h[score], label=score.replace("_", " "), color="tab:green")
         if "val_macro_f1" in h:
             ax2.plot(h["epoch"], h["val_macro_f1"], label="val macro F1", color="tab:purple")
         if best is not None:

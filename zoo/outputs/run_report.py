@@ -43,7 +43,7 @@ def write_report(ev, run_dir: Path) -> None:
 
 def render_report(metrics: dict, report: pd.DataFrame, wrong: pd.DataFrame) -> str:
     """report.md: one run, readable on GitHub and in an editor."""
-    from zoo.evaluate.metrics import METRICS
+    from zoo.evaluate.metrics import metrics_for
 
     title = metrics.get("model", "model") + (f" on {metrics['dataset']}" if "dataset" in metrics else "")
     fold = metrics.get("fold")
@@ -59,7 +59,7 @@ def render_report(metrics: dict, report: pd.DataFrame, wrong: pd.DataFrame) -> s
         "| metric | value | 95 % interval |",
         "|---|---:|---|",
     ]
-    for m in METRICS:
+    for m in metrics_for(metrics.get("task", "single")):
         low, high = metrics["intervals"][m.name]
         better = "higher" if m.higher_is_better else "lower"
         lines.append(
@@ -68,35 +68,36 @@ def render_report(metrics: dict, report: pd.DataFrame, wrong: pd.DataFrame) -> s
         )
     if "compute" in metrics:
         lines += ["", compute_line(metrics)]
-    lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |"]
-    lines += ["|---|---:|---:|---:|---:|"]
-    lines += [
-        f"| {r['class']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |"
-        for _, r in report.iterrows()
-    ]
-    lines += [
-        "",
-        "## Plots",
-        "",
-        "![confusion matrix](confusion.png)",
-        "",
-        "![training curves](curves.png)",
-        "",
-        "![reliability diagram](reliability.png)",
-        "",
-        f"## The {MISTAKES_SHOWN} most confident mistakes",
-        "",
-    ]
+    lines += _per_class(report)
+    single = "confusion_matrix" in metrics
+    plots = [("confusion matrix", "confusion.png")] * single + [("training curves", "curves.png")]
+    plots += [("reliability diagram", "reliability.png")] * single
+    lines += ["", "## Plots", ""] + [f"![{what}]({name})\n" for what, name in plots]
+    lines += [f"## The {MISTAKES_SHOWN} most confident mistakes", ""]
+    label = "label" if "label" in wrong.columns else "labels"
     if wrong.empty:
         lines.append("None: every test clip is right.")
     else:
-        lines += ["| clip | label | predicted | confidence |", "|---|---|---|---:|"]
+        lines += [f"| clip | {label} | predicted | confidence |", "|---|---|---|---:|"]
         lines += [
-            f"| {Path(r['path']).name} | {r['label']} | {r['predicted']} | {r['confidence']:.3f} |"
+            f"| {Path(r['path']).name} | {r[label]} | {r['predicted']} | {r['confidence']:.3f} |"
             for _, r in wrong.head(MISTAKES_SHOWN).iterrows()
         ]
     lines += ["", "Every prediction: predictions.csv; every mistake: misclassified.csv; classes: report.csv."]
     return "\n".join(lines) + "\n"
+
+
+def _per_class(report: pd.DataFrame) -> list[str]:
+    """The per-class table (multi-label: with each class's AP and its threshold)."""
+    multi = "ap" in report.columns
+    head = "| class | AP | precision | recall | F1 | threshold | support |" if multi else None
+    lines = ["", "## Per class", "", head or "| class | precision | recall | F1 | support |"]
+    lines += ["|---|" + "---:|" * (6 if multi else 4)]
+    for _, r in report.iterrows():
+        cells = [r["precision"], r["recall"], r["f1"]]
+        cells = [r["ap"], *cells, r["threshold"]] if multi else cells
+        lines.append(f"| {r['class']} | " + " | ".join(f"{v:.3f}" for v in cells) + f" | {r['support']} |")
+    return lines
 
 
 def compute_line(metrics: dict) -> str:

@@ -109,7 +109,7 @@ def train_and_evaluate(plan: RunPlan, work: Path, project, listener: Listener) -
     config = {**plan.config, "run_id": plan.run_id, "environment": _environment(settings)}
     write_json(work / files.CONFIG, config)
     splits = project.splits(plan.config.get("fold", {}).get("index", 1))
-    data, test = _data(project, splits, work)
+    data, val, test = _data(project, splits, work)
     protocol = plan.protocol
     if settings.tuning.trials:  # the study sees `data` (train and validation) only, never `test`
         chosen, config["tuned"] = _tune(plan, work, project, data, listener)
@@ -122,12 +122,12 @@ def train_and_evaluate(plan: RunPlan, work: Path, project, listener: Listener) -
     import pandas as pd
 
     write_csv(work / files.HISTORY, pd.DataFrame(history))
-    _evaluate(plan, work, project, splits, (model, trainer.device, data, test), history)
+    _evaluate(plan, work, project, splits, (model, trainer.device, data, val, test), history)
 
 
 def _data(project, splits, work: Path):
-    """(the TrainData of the train and validation splits, the test split), normalised as the run will be
-    applied: normalisation.json holds the train split's per-bin statistics."""
+    """(the TrainData of the train and validation splits, the validation split, the test split), normalised
+    as the run will be applied: normalisation.json holds the train split's per-bin statistics."""
     from zoo.data.normalise import bin_stats, normalise_windows
     from zoo.train.batches import TrainData
 
@@ -138,7 +138,7 @@ def _data(project, splits, work: Path):
     mean, std = bin_stats(train.x)  # per mel bin, train windows only
     write_json(work / files.NORMALISATION, {"mean": mean.flatten().tolist(), "std": std.flatten().tolist()})
     n = len(splits.classes)
-    return TrainData(train.x, train.y, val.x, val.y, n, mean, std, train.clip, train.start), test
+    return TrainData(train.x, train.y, val.x, val.y, n, mean, std, train.clip, train.start), val, test
 
 
 def _tune(plan: RunPlan, work: Path, project, data, listener: Listener) -> tuple[dict, dict]:
@@ -161,17 +161,14 @@ def _evaluate(plan: RunPlan, work: Path, project, splits, trained, history: list
     """The test split through the trained model; the run's record and every registered output written,
     metrics.json last."""
     from zoo.compute import measure
-    from zoo.evaluate.evaluator import clip_probabilities, evaluate, predict
     from zoo.outputs import write_run_outputs
 
-    model, device, data, test = trained
+    model, device = trained[:2]
     settings, prepared = project.settings, project.prepared()
-    window_probs = predict(model, test.x, device, data.mean, data.std)
-    groups = splits.clips.set_index("path").loc[test.paths, "group"].to_numpy()
-    probs = clip_probabilities(window_probs, test.clip, len(test.paths))
-    ev = evaluate(probs, test.clip_y.numpy(), splits.classes, test.paths, groups)
+    ev = _judge(splits, *trained)
     write_csv(work / files.PREDICTIONS, ev.predictions)
-    write_csv(work / files.SPLITS, splits.clips[["path", "label", "group", "split"]])
+    kept = [c for c in ("path", "label", "labels", "group", "split") if c in splits.clips.columns]
+    write_csv(work / files.SPLITS, splits.clips[kept])
     if len(splits.duplicates):
         write_csv(work / files.DUPLICATES, splits.duplicates)
     if prepared.skipped:
@@ -198,6 +195,29 @@ def _evaluate(plan: RunPlan, work: Path, project, splits, trained, history: list
     write_run_outputs(project.registry, work, ev)
     # the size of every file of the run, so that one truncated or replaced later is found (run_damage)
     write_json(work / files.METRICS, {**ev.metrics, "files": files.file_sizes(work)})
+
+
+def _judge(splits, model, device, data, val, test):
+    """The Evaluation of the test split (zoo.evaluate): one label per clip, or several, whose per-class
+    thresholds are chosen on the validation split's clips before the test split is looked at."""
+    from zoo.evaluate.evaluator import clip_probabilities, evaluate, predict
+
+    multilabel = test.clip_y.ndim == 2
+    pool = "max" if multilabel else "mean"
+
+    def clip_probs(split):
+        window_probs = predict(model, split.x, device, data.mean, data.std, multilabel=multilabel)
+        return clip_probabilities(window_probs, split.clip, len(split.paths), pool)
+
+    groups = splits.clips.set_index("path").loc[test.paths, "group"].to_numpy()
+    if not multilabel:
+        return evaluate(clip_probs(test), test.clip_y.numpy(), splits.classes, test.paths, groups)
+    from zoo.evaluate.multilabel import choose_thresholds, evaluate_multilabel
+
+    thresholds = choose_thresholds(val.clip_y.numpy(), clip_probs(val))
+    return evaluate_multilabel(
+        clip_probs(test), test.clip_y.numpy(), splits.classes, test.paths, groups, thresholds
+    )
 
 
 def build_model(project, plan: RunPlan, num_classes: int):

@@ -58,9 +58,10 @@ def run_damage(run_dir: Path) -> tuple[str, str] | None:
             return name, "is missing"
         if not isinstance(read[name], dict):
             return name, "is not a run's"
-    from zoo.evaluate.metrics import METRICS as SCORES
+    from zoo.evaluate.metrics import metrics_for
 
     metrics = read[METRICS]
+    SCORES = metrics_for("multilabel" if metrics.get("task") == "multilabel" else "single")
     needed = ("model", "run_id", *(m.name for m in SCORES))
     if any(k not in metrics for k in needed) or not all(
         isinstance(metrics[m.name], (int, float)) for m in SCORES

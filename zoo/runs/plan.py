@@ -123,6 +123,12 @@ def plan_run(project, model: str, fold: int = 1, seed: int | None = None) -> Run
         "notes": notes,
         "weights": weights_record(spec, params, notes),
     }
+    if "labels" in splits.clips.columns:  # several labels per clip (absent: one, as every run before)
+        config["task"] = "multilabel"
+        config["evaluation"] = (
+            "test clips only; a clip's probabilities are the maximum over its windows (up to "
+            f"{settings.features.max_windows} per clip); per-class thresholds chosen on the validation split"
+        )
     if settings.protocol.folds > 1:
         config["fold"] = {"index": fold, "of": settings.protocol.folds}
     if settings.tuning.trials:  # the procedure and budget (what it chose is added as "tuned")

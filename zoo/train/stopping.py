@@ -36,7 +36,8 @@ class Selection:
             better = loss < self.best_loss - LOSS_DELTA
             score = -loss
         else:
-            score = row[self.select]
+            # multi-label runs have no accuracy: their headline score, mAP, stands in for it
+            score = row[self.select] if self.select in row else row["val_map"]
             better = score > self.best_score + SCORE_DELTA or (
                 abs(score - self.best_score) <= SCORE_DELTA and loss < self.best_loss - LOSS_DELTA
             )

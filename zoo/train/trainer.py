@@ -18,10 +18,11 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from zoo.config import Protocol
 from zoo.errors import ZooError, ZooWarning
-from zoo.evaluate.metrics import macro_f1
+from zoo.evaluate.metrics import macro_f1, macro_f1_at_thresholds, mean_average_precision
 from zoo.io import write_atomic
 from zoo.train.augment import Crops, augment_batch, epoch_order
 from zoo.train.batches import Resident, TrainData
+from zoo.train.losses import losses_for
 from zoo.train.stopping import Selection
 
 EpochCallback = Callable[[dict], None]
@@ -43,12 +44,6 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     if not amp or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def class_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """n / (k * n_c): each class weighs the same in the loss, however many clips it has."""
-    counts = torch.bincount(y, minlength=num_classes).float()
-    return len(y) / (num_classes * counts.clamp_min(1))
 
 
 @dataclass
@@ -135,13 +130,12 @@ class Trainer:
         if p.random_crops and data.clip_train is not None:
             crops = Crops(data.clip_train, data.start_train, data.x_train.shape[3], train.index_device)
         val = Resident(data.x_val, data.y_val, device, data.mean, data.std)
-        weights = class_weights(data.y_train, data.num_classes).to(device)
-        criterion = nn.CrossEntropyLoss(weight=torch.ones_like(weights) if p.balanced_sampling else weights)
+        criterion, val_criterion = losses_for(data.y_train, data.num_classes, p.balanced_sampling, device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=p.lr_factor, patience=p.lr_patience)
         scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         selection = Selection(p.select, p.early_stop_patience, p.min_epochs)
-        losses = (criterion, nn.CrossEntropyLoss(weight=weights), data.num_classes)
+        losses = (criterion, val_criterion, data.num_classes)
         return FitState(model, train, val, crops, *losses, optimizer, scheduler, scaler, selection)
 
     def _epoch(self, forward, fit: FitState, epoch: int) -> dict:
@@ -153,7 +147,7 @@ class Trainer:
             forward, fit.train, fit.criterion, fit.optimizer, fit.scaler, fit.num_classes, fit.crops, epoch
         )
         train_seconds = time.perf_counter() - start
-        val_loss, val_acc, val_f1 = self.validate(forward, fit.val_criterion, fit.val)
+        val_loss, scores = self.validate(forward, fit.val_criterion, fit.val)
         if not math.isfinite(train_loss) or not math.isfinite(val_loss):
             raise Diverged(
                 f"the {'training' if not math.isfinite(train_loss) else 'validation'} loss is "
@@ -162,8 +156,8 @@ class Trainer:
             )
         if epoch >= p.warmup_epochs:  # the plateau schedule starts from the full rate
             fit.scheduler.step(val_loss)
-        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc}
-        row |= {"val_macro_f1": val_f1, "lr": fit.optimizer.param_groups[0]["lr"]}
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, **scores}
+        row["lr"] = fit.optimizer.param_groups[0]["lr"]
         row["best"] = fit.selection.update(row)
         if row["best"]:
             fit.keep_best()
@@ -194,7 +188,8 @@ class Trainer:
         p = self.p
         forward.train()
         total, seen = torch.zeros((), device=self.device), 0
-        order = epoch_order(train.y.to(train.index_device), num_classes, p.balanced_sampling)
+        y = train.y.to(train.index_device)
+        order = epoch_order(y.argmax(1) if y.ndim == 2 else y, num_classes, p.balanced_sampling)
         steps = math.ceil(len(order) / p.batch_size)
         params = [w for group in optimizer.param_groups for w in group["params"]]
         for step, i in enumerate(range(0, len(order), p.batch_size)):
@@ -229,11 +224,14 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
 
     @torch.inference_mode()
-    def validate(self, model, criterion, data: Resident) -> tuple[float, float, float]:
-        """Class-weighted loss (as in training), accuracy and macro F1 (zoo.evaluate.metrics) over a split."""
+    def validate(self, model, criterion, data: Resident) -> tuple[float, dict]:
+        """Class-weighted loss (as in training) and the validation scores over a split: accuracy and macro
+        F1 (zoo.evaluate.metrics); multi-label, mAP and macro F1 at 0.5."""
         model.eval()
+        if data.y.ndim == 2:
+            return self._validate_multilabel(model, criterion, data)
         if len(data) == 0:
-            return float("nan"), float("nan"), float("nan")
+            return float("nan"), {"val_accuracy": float("nan"), "val_macro_f1": float("nan")}
         loss_sum, weight_sum, predicted, true = 0.0, 0.0, [], []
         order = torch.arange(len(data), device=data.index_device)
         for i in range(0, len(data), self.p.batch_size * 4):
@@ -247,7 +245,26 @@ class Trainer:
             true.append(yb)
         pred, y = torch.cat(predicted).cpu().numpy(), torch.cat(true).cpu().numpy()
         votes = np.eye(len(criterion.weight))[pred]  # the metric reads the argmax of what it is given
-        return loss_sum / weight_sum, float((pred == y).mean()), float(macro_f1(y, votes, np.ones(len(y))))
+        f1 = float(macro_f1(y, votes, np.ones(len(y))))
+        return loss_sum / weight_sum, {"val_accuracy": float((pred == y).mean()), "val_macro_f1": f1}
+
+    def _validate_multilabel(self, model, criterion, data: Resident) -> tuple[float, dict]:
+        if len(data) == 0:
+            return float("nan"), {"val_map": float("nan"), "val_macro_f1": float("nan")}
+        order, step = torch.arange(len(data), device=data.index_device), self.p.batch_size * 4
+        logits, true = [], []
+        for i in range(0, len(data), step):
+            xb, yb = data.batch(order[i : i + step])
+            with self.autocast():
+                logits.append(model(xb).float())
+            true.append(yb.float())
+        out, y = torch.cat(logits), torch.cat(true)
+        loss = criterion(out, y).item()
+        probs, y = torch.sigmoid(out).cpu().numpy(), y.cpu().numpy()
+        w = np.ones(len(y))
+        scores = {"val_map": float(mean_average_precision(y, probs, w, None))}
+        scores["val_macro_f1"] = float(macro_f1_at_thresholds(y, probs, w, np.full_like(probs, 0.5)))
+        return loss, scores
 
     def _resume_state(self) -> dict | None:
         """The saved state to resume from, or None: no checkpoint, or a damaged one (said, then removed)."""

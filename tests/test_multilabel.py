@@ -1,0 +1,114 @@
+"""Several labels per clip (issue 21): the clip table, the metrics with intervals, thresholds chosen on the
+validation split only, and a run end to end through the CLI on generated mixtures of tones."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from zoo.data.clips import check_clip_table, class_names, read_annotations, targets
+from zoo.errors import ZooError
+from zoo.evaluate.multilabel import choose_thresholds, evaluate_multilabel
+
+TONES = {"low": 440.0, "mid": 1250.0, "high": 3100.0}
+
+
+def write_mixtures(root, n=96, seed=0, rate=16000, seconds=0.6):
+    """Clips holding any subset of three tones (none too), with noise; every clip its own recording; the
+    last quarter test, the quarter before it validation."""
+    rng = np.random.default_rng(seed)
+    (root / "audio").mkdir(parents=True)
+    t = np.arange(int(rate * seconds)) / rate
+    rows = []
+    for i in range(n):
+        present = [name for name in TONES if rng.random() < 0.45]
+        wave = 0.02 * rng.standard_normal(len(t))
+        for name in present:
+            start = rng.uniform(0, seconds / 3)
+            wave += 0.3 * np.sin(2 * np.pi * TONES[name] * t) * (t >= start)
+        sf.write(root / "audio" / f"{i}.wav", (wave / np.abs(wave).max() * 0.8).astype(np.float32), rate)
+        split = "test" if i >= 3 * n // 4 else "val" if i >= n // 2 else "train"
+        rows.append({"path": f"audio/{i}.wav", "labels": ";".join(present), "group": f"r{i}", "split": split})
+    pd.DataFrame(rows).to_csv(root / "annotations.csv", index=False)
+    return root / "annotations.csv"
+
+
+def test_a_labels_column_makes_a_multilabel_clip_table(tmp_path):
+    csv = tmp_path / "a.csv"
+    csv.write_text("path,labels,group\nx.wav,b; a,g1\ny.wav,,g2\nz.wav,c,g3\n")
+    table = check_clip_table(read_annotations(csv), "a.csv")
+    assert table["labels"].tolist() == ["a;b", "", "c"] and table["label"].tolist() == ["a", "(none)", "c"]
+    assert class_names(table) == ["a", "b", "c"]
+    assert targets(table, ["a", "b", "c"]).tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
+    hot = tmp_path / "hot.csv"
+    hot.write_text("path,owl,wren\nx.wav,1,0\ny.wav,1,1\n")
+    assert read_annotations(hot, classes=["owl", "wren"])["labels"].tolist() == ["owl", "owl;wren"]
+    with pytest.raises(ZooError, match="no 'crow' column"):
+        read_annotations(hot, classes=["owl", "crow"])
+    one = tmp_path / "one.csv"
+    one.write_text("path,labels\nx.wav,a\ny.wav,a\n")
+    with pytest.raises(ZooError, match="fewer than two classes"):
+        check_clip_table(read_annotations(one), "one.csv")
+
+
+def test_a_perfect_multilabel_predictor_scores_one_with_the_interval_one_one():
+    rng = np.random.default_rng(0)
+    y = (rng.random((80, 4)) < 0.4).astype(float)
+    groups = [f"rec{i // 2}" for i in range(80)]  # two clips per recording
+    ev = evaluate_multilabel(
+        y.copy(), y, list("abcd"), [f"{i}.wav" for i in range(80)], groups, np.full(4, 0.5)
+    )
+    for name in ("map", "micro_ap", "macro_auroc", "macro_f1"):
+        assert ev.metrics[name] == 1.0 and ev.metrics["intervals"][name] == [1.0, 1.0], name
+    assert ev.metrics["brier"] == 0.0 and ev.predictions["correct"].all()
+    assert list(ev.report.columns) == ["class", "ap", "precision", "recall", "f1", "threshold", "support"]
+
+
+def test_thresholds_are_each_classes_best_f1_on_what_they_are_given():
+    y = np.array([[1, 0], [1, 0], [0, 1], [0, 0]], dtype=float)
+    probs = np.array([[0.9, 0.2], [0.35, 0.1], [0.3, 0.8], [0.1, 0.7]])
+    assert choose_thresholds(y, probs).tolist() == [0.35, 0.75]  # the lowest of equally good ones
+    assert choose_thresholds(np.zeros((3, 1)), np.ones((3, 1))).tolist() == [0.5]  # no positives: 0.5
+
+
+@pytest.mark.slow
+def test_a_multilabel_run_end_to_end_ranks_by_map_and_never_chooses_thresholds_on_test(tmp_path, monkeypatch):
+    """Trained on tone mixtures through the CLI: BCE, mAP-ranked leaderboard, thresholds in metrics.json;
+    the same run with the test clips' labels shuffled chooses the same thresholds and trains the same."""
+    from zoo.cli import main
+
+    csv = write_mixtures(tmp_path / "data")
+    (tmp_path / "registry.toml").write_text(
+        '[dataset]\nname = "csv"\n[features]\nsample_rate = 16000\nn_mels = 32\nframes = 32\n'
+        "hop_length = 256\n[protocol]\nepochs = 4\nbatch_size = 16\nmin_epochs = 4\n[models.baseline_cnn]\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--all", "--data-root", str(csv), "--dataset-id", "tones"]) == 0
+    shuffled = pd.read_csv(csv, keep_default_na=False)
+    test = shuffled["split"] == "test"
+    shuffled.loc[test, "labels"] = shuffled.loc[test, "labels"].sample(frac=1, random_state=1).to_numpy()
+    assert not shuffled["labels"].equals(pd.read_csv(csv, keep_default_na=False)["labels"])
+    shuffled.to_csv(csv.with_name("shuffled.csv"), index=False)
+    assert (
+        main(["run", "--all", "--data-root", str(csv.with_name("shuffled.csv")), "--dataset-id", "tones2"])
+        == 0
+    )
+    runs = [next((tmp_path / "experiments" / d / "baseline_cnn").iterdir()) for d in ("tones", "tones2")]
+    metrics = [json.loads((r / "metrics.json").read_text()) for r in runs]
+    assert metrics[0]["task"] == "multilabel" and set(metrics[0]["thresholds"]) == set(TONES)
+    assert metrics[0]["thresholds"] == metrics[1]["thresholds"]
+    history = [pd.read_csv(r / "history.csv").drop(columns=["seconds", "train_samples_per_s"]) for r in runs]
+    pd.testing.assert_frame_equal(history[0], history[1])
+    assert "val_map" in history[0].columns and "val_accuracy" not in history[0].columns
+    config = json.loads((runs[0] / "config.json").read_text())
+    assert config["task"] == "multilabel"
+    predictions = pd.read_csv(runs[0] / "predictions.csv", keep_default_na=False)
+    assert {"labels", "predicted", "p_low", "p_mid", "p_high"} <= set(predictions.columns)
+    assert "| class | AP |" in (runs[0] / "report.md").read_text()
+    board = (tmp_path / "leaderboard" / "tones.md").read_text()
+    assert "| rank | model | mAP (95 % CI) | macro F1 (95 % CI) |" in board
+    assert 0 <= metrics[0]["map"] <= 1 and metrics[0]["intervals"]["map"][0] <= metrics[0]["map"]
