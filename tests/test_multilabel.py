@@ -112,3 +112,22 @@ def test_a_multilabel_run_end_to_end_ranks_by_map_and_never_chooses_thresholds_o
     board = (tmp_path / "leaderboard" / "tones.md").read_text()
     assert "| rank | model | mAP (95 % CI) | macro F1 (95 % CI) |" in board
     assert 0 <= metrics[0]["map"] <= 1 and metrics[0]["intervals"]["map"][0] <= metrics[0]["map"]
+
+    # detections: one Raven table per recording, scored against a true one named after it
+    from zoo.data.raven import HEADER, read_table
+
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    (truth / "0.Table.1.selections.txt").write_text(
+        "\t".join(HEADER) + "\tSpecies\n1\tSpectrogram 1\t1\t0.0000\t0.6000\t0\t8000\tlow\n"
+    )
+    clip = tmp_path / "data" / "audio" / "0.wav"
+    code = main(
+        ["predict", str(runs[0]), str(clip), "--format", "raven", "--truth", str(truth), "--out", "det"]
+    )
+    assert code == 0
+    table = tmp_path / "det-raven" / "0.Table.1.selections.txt"
+    assert table.read_text().splitlines()[0] == "\t".join(HEADER) + "\tSpecies\tScore"
+    assert set(read_table(table)["label"]) <= set(TONES)
+    scores = json.loads((tmp_path / "det-events.json").read_text())
+    assert scores["recordings"] == 1 and 0 <= scores["f1"] <= 1

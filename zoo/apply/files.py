@@ -96,3 +96,23 @@ def write_embeddings(results: dict, prefix: Path) -> list[Path]:
             write_csv(Path(f"{prefix}-{name}.csv"), index)
             written += [target, Path(f"{prefix}-{name}.csv")]
     return written
+
+
+def write_raven(run, results: dict, folder: Path, min_confidence: float) -> tuple[list[Path], dict]:
+    """One Raven Pro selection table per recording, FOLDER/<name>.Table.1.selections.txt: the windows over
+    each class's threshold (a multi-label run's own, chosen on its validation split; else min_confidence,
+    at least 0.5), adjacent windows of one class merged into one event scored by its highest probability.
+    Returns the tables written and {recording: its events}."""
+    from zoo.data.raven import write_table
+    from zoo.evaluate.events import events_from_windows
+
+    thresholds = run.thresholds if run.thresholds is not None else max(0.5, min_confidence)
+    written, found = [], {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, (_, w) in results.items():
+        events = events_from_windows(w.start_s, w.end_s, w.values, run.classes, thresholds)
+        target = folder / f"{Path(path).stem}.Table.1.selections.txt"
+        write_table(target, events, high_hz=run.features.sample_rate / 2)
+        written.append(target)
+        found[Path(path)] = events
+    return written, found

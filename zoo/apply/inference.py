@@ -76,6 +76,9 @@ class TrainedRun:
         self.model_name = self.config["model"]["name"]
         self.classes: list[str] = self.config["dataset"]["classes"]
         self.multilabel = self.config.get("task") == "multilabel"  # a sigmoid per class, not a softmax
+        # multi-label: each class's threshold, chosen on the run's validation split (metrics.json)
+        cut = json.loads((self.dir / files.METRICS).read_text()).get("thresholds", {})
+        self.thresholds = [cut.get(c, 0.5) for c in self.classes] if self.multilabel else None
         self.features = FeatureConfig(**features_identity(self.config["features"]))
         self.device = torch.device(device)
         self.mean = torch.tensor(norm["mean"], dtype=torch.float32).view(1, 1, -1, 1).to(self.device)

@@ -113,11 +113,53 @@ def _check_apply_options(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from zoo.apply.files import write_predictions
+    from zoo.apply.files import write_predictions, write_raven
 
+    if args.truth and args.format != "raven":
+        raise ZooError("--truth scores detections: add --format raven.")
     run, results, prefix = _apply_with_progress(args, "predict")
-    written = write_predictions(run, results, prefix, args.top_k, args.min_confidence)
-    console.print("written: " + ", ".join(map(str, written)), highlight=False, soft_wrap=True)
+    if args.format == "csv":
+        written = write_predictions(run, results, prefix, args.top_k, args.min_confidence)
+        console.print("written: " + ", ".join(map(str, written)), highlight=False, soft_wrap=True)
+        return
+    folder = Path(f"{prefix}-raven")
+    written, events = write_raven(run, results, folder, args.min_confidence)
+    found = sum(len(e) for e in events.values())
+    console.print(
+        f"written: {len(written)} Raven selection table(s), {found} events, in {folder}", highlight=False
+    )
+    if args.truth:
+        _score_events(args, run, events, Path(f"{prefix}-events.json"))
+
+
+def _score_events(args, run, events: dict, target: Path) -> None:
+    """The detections against the true tables of the same recordings (a table named after its recording:
+    NAME.txt or NAME.Table.1.selections.txt): event precision, recall, F1 at the collar, as sed_eval."""
+    from zoo.data.raven import read_table
+    from zoo.evaluate.events import pooled_event_scores
+    from zoo.io import write_json
+
+    tables = [
+        p
+        for item in args.truth
+        for p in (sorted(Path(item).rglob("*.txt")) if Path(item).is_dir() else [Path(item)])
+    ]
+    by_name = {table.name.split(".")[0]: table for table in tables}
+    pairs = [
+        (found, read_table(by_name[path.stem])) for path, found in events.items() if path.stem in by_name
+    ]
+    if not pairs:
+        raise ZooError(f"None of the {len(tables)} --truth table(s) is named after a recording (NAME.txt).")
+    collar = args.collar if args.collar is not None else (args.hop or run.window_s / 2)
+    scores = pooled_event_scores(pairs, onset_tolerance=collar, offset_tolerance=collar)
+    write_json(target, {"collar_s": collar, **scores})
+    console.print(
+        f"events against the truth ({scores['recordings']} recording(s), collar {collar:g} s): precision "
+        f"{scores['precision']:.3f}, recall {scores['recall']:.3f}, F1 {scores['f1']:.3f} "
+        f"(tp {scores['tp']}, fp {scores['fp']}, fn {scores['fn']}); per class: {target}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def cmd_embed(args) -> None:

@@ -120,6 +120,22 @@ def _run(sub, common) -> None:
     run.set_defaults(func=cmd_run)
 
 
+def _detections(predict) -> None:
+    """predict's detection options: Raven selection tables, scored against true ones."""
+    predict.add_argument(
+        "--format",
+        choices=("csv", "raven"),
+        default="csv",
+        help="csv: per window and per file (default); raven: one Raven selection table of events per file",
+    )
+    predict.add_argument(
+        "--truth", nargs="+", help="with --format raven: true selection tables (files or folders) to score"
+    )
+    predict.add_argument(
+        "--collar", type=float, help="onset/offset tolerance in seconds for --truth (default: the hop)"
+    )
+
+
 def _apply(sub, common) -> None:
     for name, func, text in (
         ("predict", cmd_predict, "class probabilities of new recordings, per window and per file (CSV)"),
@@ -140,6 +156,7 @@ def _apply(sub, common) -> None:
         )
         apply.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
         if name == "predict":
+            _detections(apply)
             apply.add_argument("--top-k", type=int, default=3, help="labels per row (default 3)")
             apply.add_argument(
                 "--min-confidence",

@@ -142,3 +142,16 @@ def event_scores(
         per_class[label] = _scores(tp, len(mine), len(true))
         tp_total += tp
     return {**_scores(tp_total, len(predicted), len(truth)), "per_class": per_class}
+
+
+def pooled_event_scores(pairs: Sequence[tuple[pd.DataFrame, pd.DataFrame]], **tolerances) -> dict:
+    """event_scores over several recordings, each (predicted, truth) matched on its own, the counts summed:
+    precision, recall and F1 of all events together, and per class."""
+    totals: dict[str, list[int]] = {}
+    for predicted, truth in pairs:
+        for label, s in event_scores(predicted, truth, **tolerances)["per_class"].items():
+            tp, fp, fn = totals.setdefault(label, [0, 0, 0])
+            totals[label] = [tp + s["tp"], fp + s["fp"], fn + s["fn"]]
+    per_class = {label: _scores(tp, tp + fp, tp + fn) for label, (tp, fp, fn) in sorted(totals.items())}
+    tp, fp, fn = (sum(c[i] for c in totals.values()) for i in range(3))
+    return {**_scores(tp, tp + fp, tp + fn), "per_class": per_class, "recordings": len(pairs)}
