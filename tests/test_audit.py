@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rich.console import Console
 
 from conftest import PLUGINS, TINY_REGISTRY, write_tone
 
@@ -329,13 +328,13 @@ def test_the_damaged_checkpoint_message_ends_on_a_whole_word(tmp_path):
 
 @pytest.mark.slow
 def test_inspect_shows_whole_class_names_at_80_columns(project, zoo_cli, monkeypatch):
-    import zoo.cli
+    from zoo.cli.draw import console
 
     names = ("Myopathic_rhinolophus", "Balaenoptera_physalus")
     for label, freq in zip(names, (300.0, 3000.0)):
         for i in range(6):
             write_tone(project / "data" / label / f"{i}.wav", freq=freq + 20 * i)
-    monkeypatch.setattr(zoo.cli, "console", Console(width=80, soft_wrap=True, force_terminal=False))
+    monkeypatch.setattr(console, "_width", 80)
     code, out, err = zoo_cli("inspect", "--dataset", "folder", "--data-root", "data")
     assert code == 0, err
     for name in names:
