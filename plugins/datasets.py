@@ -45,6 +45,19 @@ def load_csv(
     )
 
 
+def load_raven(
+    root: Path,
+    window: float = 5.0,
+    hop: float = 2.5,
+    min_overlap: float = 0.5,
+    min_share: float = 0.5,
+    label_column: str = "",
+):
+    from zoo.data.raven import clip_table
+
+    return clip_table(root, window, hop, min_overlap, min_share, label_column or None)
+
+
 @zoo.hookimpl
 def register_datasets(register):
     register(
@@ -62,6 +75,14 @@ def register_datasets(register):
             name="folder",
             summary="root/<label>/*.wav|flac|ogg|mp3, one folder per class; each file its own group",
             load=load_folder,
+        )
+    )
+    register(
+        zoo.DatasetSpec(
+            name="raven",
+            summary="recordings with Raven selection tables beside them, cut into labelled windows",
+            load=load_raven,
+            defaults={"window": 5.0, "hop": 2.5, "min_overlap": 0.5, "min_share": 0.5, "label_column": ""},
         )
     )
     register(

@@ -131,3 +131,34 @@ def test_a_multilabel_run_end_to_end_ranks_by_map_and_never_chooses_thresholds_o
     assert set(read_table(table)["label"]) <= set(TONES)
     scores = json.loads((tmp_path / "det-events.json").read_text())
     assert scores["recordings"] == 1 and 0 <= scores["f1"] <= 1
+
+
+def test_recordings_with_raven_tables_are_windows_labelled_by_their_boxes(tmp_path, monkeypatch, zoo_cli):
+    """The `raven` data set: each recording beside its selection table, cut into windows ("REC#t=A,B",
+    read as parts of the recording) labelled by the boxes they hold, grouped by recording."""
+    from zoo.data.audio import read_clip
+    from zoo.data.raven import HEADER, clip_table
+
+    rate = 8000
+    for r in range(4):
+        t = np.arange(rate * 8) / rate
+        wave = 0.01 * np.random.default_rng(r).standard_normal(len(t))
+        wave[rate * 1 : rate * 3] += 0.5 * np.sin(2 * np.pi * 700 * t[rate * 1 : rate * 3])  # "low" 1-3 s
+        wave[rate * 5 : rate * 6] += 0.5 * np.sin(2 * np.pi * 2500 * t[rate * 5 : rate * 6])  # "high" 5-6 s
+        sf.write(tmp_path / f"rec{r}.wav", wave.astype(np.float32), rate)
+        lines = ["\t".join(HEADER) + "\tSpecies", "1\tSpectrogram 1\t1\t1.0\t3.0\t0\t4000\tlow"]
+        lines.append("2\tSpectrogram 1\t1\t5.0\t6.0\t0\t4000\thigh")
+        (tmp_path / f"rec{r}.Table.1.selections.txt").write_text("\n".join(lines) + "\n")
+    table = clip_table(tmp_path, window_s=2.0, hop_s=2.0, min_overlap_s=0.5)
+    first = table[table["group"] == str(tmp_path / "rec0.wav")]
+    assert first["labels"].tolist() == ["low", "low", "high", ""]  # 0-2, 2-4, 4-6, 6-8 s
+    part = read_clip(first["path"].iloc[1])
+    assert part.duration_s == 2.0 and part.md5 != read_clip(first["path"].iloc[2]).md5
+    assert np.allclose(part.wave[:rate], read_clip(tmp_path / "rec0.wav").wave[2 * rate : 3 * rate])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "registry.toml").write_text('[dataset]\nname = "raven"\nroot = "."\n')
+    code, out, err = zoo_cli(
+        "prepare", "--set", "dataset.options.window=2.0", "--set", "dataset.options.hop=2.0"
+    )
+    assert code == 0, err
+    assert "16 clips" in out or "16/16" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import math
@@ -51,7 +52,40 @@ class Decoded:
         return len(self.wave) / self.sample_rate
 
 
+# A part of a recording, named as W3C Media Fragments name one: "reef.wav#t=12.5,16.5" (seconds)
+FRAGMENT = re.compile(r"^(?P<file>.+)#t=(?P<start>\d+(?:\.\d+)?),(?P<end>\d+(?:\.\d+)?)$")
+
+
+def file_of(path: str | Path) -> str:
+    """The file a clip's path reads: itself, or the recording a fragment path ("x.wav#t=1,2") is part of."""
+    match = FRAGMENT.match(str(path))
+    return match["file"] if match and not Path(path).exists() else str(path)
+
+
 def read_clip(path: str | Path) -> Decoded:
+    """The clip `path` names: a file (see read_file), or a part of one, "reef.wav#t=12.5,16.5" (its own md5:
+    the recording's and the part's)."""
+    match = FRAGMENT.match(str(path))
+    if match is None or Path(path).exists():
+        return read_file(path)
+    whole, start, end = _recording(match["file"]), float(match["start"]), float(match["end"])
+    first, last = round(start * whole.sample_rate), round(end * whole.sample_rate)
+    wave = whole.wave[first:last]
+    if len(wave) == 0:
+        raise DecodeError(f"the part {start:g}-{end:g} s is beyond the recording ({whole.duration_s:.3f} s)")
+    if not np.abs(wave).max() > 0:
+        raise DecodeError("silent (all samples are zero)")
+    md5 = hashlib.md5(f"{whole.md5}#t={start:g},{end:g}".encode()).hexdigest()
+    return dataclasses.replace(whole, wave=np.ascontiguousarray(wave), md5=md5)
+
+
+@lru_cache(maxsize=1)
+def _recording(path: str) -> Decoded:
+    """The last recording read whole: its parts come one after another (one decoding for all of them)."""
+    return read_file(path)
+
+
+def read_file(path: str | Path) -> Decoded:
     """Read `path` once (bytes hashed, then decoded by soundfile) and mix it to mono, at its own rate.
 
     Raises DecodeError (with a short reason) for missing, empty, truncated, undecodable, NaN/Inf or silent

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from zoo.config import FeatureConfig
-from zoo.data.audio import Decoded, DecodeError, fit_length, resample, source_windows
+from zoo.data.audio import Decoded, DecodeError, file_of, fit_length, resample, source_windows
 from zoo.data.clips import targets
 from zoo.data.decode import decoder_pool, load_clip
 from zoo.data.features import LogMel
@@ -172,7 +172,7 @@ def cache_key(table: pd.DataFrame, features: FeatureConfig) -> str:
     h.update(repr(columns).encode())
     for row in table[columns].itertuples(index=False):
         try:
-            st = os.stat(row[0])
+            st = os.stat(file_of(row[0]))
             stamp = f"{st.st_size}:{st.st_mtime_ns}"
         except OSError:
             stamp = "missing"

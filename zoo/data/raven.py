@@ -211,3 +211,52 @@ def window_labels(
     if boxes is None or len(boxes) == 0:
         return [(start, end, []) for start, end in spans]
     return [(start, end, _labels_in(start, end, boxes, min_overlap_s, min_share)) for start, end in spans]
+
+
+def table_of(recording: Path) -> Path | None:
+    """The selection table of a recording beside it: NAME.Table.1.selections.txt (as Raven names it),
+    NAME.selections.txt or NAME.txt."""
+    for name in (f"{recording.stem}.Table.1.selections.txt", f"{recording.stem}.selections.txt"):
+        if (recording.parent / name).is_file():
+            return recording.parent / name
+    plain = recording.with_suffix(".txt")
+    return plain if plain.is_file() else None
+
+
+def clip_table(
+    root: str | Path,
+    window_s: float,
+    hop_s: float,
+    min_overlap_s: float = 0.0,
+    min_share: float = 0.5,
+    label_column: str | None = None,
+) -> pd.DataFrame:
+    """The clip table of annotated recordings under `root`: each recording with a selection table beside it
+    (table_of) cut into windows (window_labels), a window a clip "REC#t=START,END" (zoo.data.audio reads the
+    part) with the labels of the boxes it holds; the recording is the group, so that its windows never
+    straddle splits. Recordings without a table are left out."""
+    import soundfile as sf
+
+    from zoo.data.clips import AUDIO_SUFFIXES
+
+    root = Path(root)
+    rows = []
+    for recording in sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
+        table = table_of(recording)
+        if table is None:
+            continue
+        try:
+            duration = sf.info(str(recording)).duration
+        except Exception as exc:
+            raise ZooError(f"{recording}: cannot read its length ({exc}); fix or remove it.") from None
+        for start, end, labels in window_labels(
+            duration, read_table(table, label_column), window_s, hop_s, min_overlap_s, min_share
+        ):
+            rows.append({"path": f"{recording}#t={start:.3f},{end:.3f}", "labels": ";".join(labels)})
+            rows[-1]["group"] = str(recording)
+    if not rows:
+        raise ZooError(
+            f"No recording under {root} has a selection table beside it: NAME.Table.1.selections.txt "
+            "or NAME.txt for NAME.wav."
+        )
+    return pd.DataFrame(rows)
