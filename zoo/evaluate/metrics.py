@@ -183,10 +183,11 @@ def macro_f1_at_thresholds(y, probs, weights, thresholds):
 
 
 def top1_accuracy(y, probs, weights, thresholds):
-    """Accuracy of the most probable class over the clips with exactly one label."""
-    single = (y.sum(1) == 1).astype(float)
+    """Over the clips with a label: how often the most probable class is one of its labels (BirdSet's
+    top-1; on clips of one label each, their accuracy)."""
+    labelled = (y.sum(1) > 0).astype(float)
     right = y[np.arange(len(y)), probs.argmax(1)] if len(y) else np.zeros(0)
-    return _share(weights * single, right.astype(float))
+    return _share(weights * labelled, right.astype(float))
 
 
 def multilabel_ece(y, probs, weights, thresholds):
