@@ -79,9 +79,9 @@ def test_a_job_whose_ray_worker_is_killed_is_retried_or_recorded_and_the_others_
     others = [o for o in outcomes if o.job.label != victim]
     assert len(others) == 3 and all(not o.error and o.metrics for o in others)
     (job,) = [o for o in outcomes if o.job.label == victim]
-    starts = [e for e in events if e["job"] == victim and e["kind"] == "start"]
+    starts = [e for e in events if isinstance(e, Started) and e.job == victim]
     if retries:
-        assert not job.error and job.metrics and len(starts) == 2 and starts[1]["pid"] != killed[0]
+        assert not job.error and job.metrics and len(starts) == 2 and starts[1].pid != killed[0]
     else:
         assert "its Ray worker died (1 tries)" in job.error and len(starts) == 1
         failed = json.loads(
