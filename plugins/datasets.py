@@ -7,14 +7,20 @@ from pathlib import Path
 import zoo
 
 
-def load_synthetic(root: Path, recordings: int = 16, clips_per_recording: int = 4, seed: int = 0):
+def load_synthetic(
+    root: Path, recordings: int = 16, clips_per_recording: int = 4, seed: int = 0, mix: int = 1
+):
     from zoo_plugins.synthetic import generate  # numpy and soundfile only when used
 
     for name, value in (("recordings", recordings), ("clips_per_recording", clips_per_recording)):
         if value < 1:
             raise zoo.ZooError(f"dataset.options.{name} = {value}: use 1 or more.")
 
-    return generate(root, recordings=recordings, clips_per_recording=clips_per_recording, seed=seed)
+    if mix < 1:
+        raise zoo.ZooError(
+            f"dataset.options.mix = {mix}: use 1 (one call per clip) or more (several labels)."
+        )
+    return generate(root, recordings=recordings, clips_per_recording=clips_per_recording, seed=seed, mix=mix)
 
 
 def load_folder(root: Path):
@@ -67,7 +73,7 @@ def register_datasets(register):
             load=load_synthetic,
             needs_root=False,
             features={"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 64, "frames": 64},
-            defaults={"recordings": 16, "clips_per_recording": 4, "seed": 0},
+            defaults={"recordings": 16, "clips_per_recording": 4, "seed": 0, "mix": 1},
         )
     )
     register(

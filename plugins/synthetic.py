@@ -102,10 +102,28 @@ def make_clip(kind: str, sr: int, base_f0: float, noise_db: float, rng: np.rando
     return (0.3 * clip / np.abs(clip).max()).astype(np.float32)
 
 
+def _mixed(clip: np.ndarray, kind: str, mix: int, sr: int, rng: np.random.Generator):
+    """(the clip with 0 to mix - 1 calls of other kinds added, at 0 +/- 6 dB; its labels joined by ";")."""
+    others = [k for k in KINDS if k != kind]
+    extra = list(rng.choice(others, size=int(rng.integers(0, mix)), replace=False))
+    out = clip.astype(np.float64)
+    for other in extra:
+        call = make_clip(other, sr, rng.uniform(1000, 3000), 0.0, rng)[: len(out)]
+        out[: len(call)] += call * 10 ** (rng.uniform(-6, 6) / 20)
+    return (0.3 * out / np.abs(out).max()).astype(np.float32), ";".join(sorted([kind, *extra]))
+
+
 def generate(
-    root: Path, recordings: int = 16, clips_per_recording: int = 4, sample_rate: int = 16000, seed: int = 0
+    root: Path,
+    recordings: int = 16,
+    clips_per_recording: int = 4,
+    sample_rate: int = 16000,
+    seed: int = 0,
+    mix: int = 1,
 ) -> pd.DataFrame:
-    """Write the data set under `root` (once: reused while its settings match) and return its clip table."""
+    """Write the data set under `root` (once: reused while its settings match) and return its clip table.
+    mix > 1: the multi-label variant, each clip its recording's call plus up to mix - 1 calls of other kinds
+    (a `labels` column)."""
     import soundfile as sf
 
     root = Path(root)
@@ -115,6 +133,7 @@ def generate(
         "clips_per_recording": clips_per_recording,
         "sample_rate": sample_rate,
         "seed": seed,
+        **({"mix": mix} if mix > 1 else {}),
     }
     manifest = root / "manifest.json"
     if manifest.is_file() and json.loads(manifest.read_text()).get("settings") == settings:
@@ -130,13 +149,14 @@ def generate(
             noise_db = rng.uniform(-3, 3)
             for i in range(clips_per_recording):
                 rel = f"{kind}/rec{rec:02d}_{i:02d}.wav"
-                sf.write(
-                    tmp / rel,
-                    make_clip(kind, sample_rate, base_f0, noise_db, rng),
-                    sample_rate,
-                    subtype="PCM_16",
-                )
-                rows.append({"path": rel, "label": kind, "group": f"{kind}/rec{rec:02d}"})
+                clip = make_clip(kind, sample_rate, base_f0, noise_db, rng)
+                row = {"path": rel, "label": kind, "group": f"{kind}/rec{rec:02d}"}
+                if mix > 1:
+                    clip, row = _mixed(clip, kind, mix, sample_rate, rng), {**row, "label": None}
+                    row["labels"] = clip[1]
+                    clip = clip[0]
+                sf.write(tmp / rel, clip, sample_rate, subtype="PCM_16")
+                rows.append({k: v for k, v in row.items() if v is not None})
     table = pd.DataFrame(rows)
     table.to_csv(tmp / "clips.csv", index=False)
     (tmp / "manifest.json").write_text(json.dumps({"settings": settings}, indent=2))

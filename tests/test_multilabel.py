@@ -162,3 +162,18 @@ def test_recordings_with_raven_tables_are_windows_labelled_by_their_boxes(tmp_pa
     )
     assert code == 0, err
     assert "16 clips" in out or "16/16" in out
+
+
+def test_the_embedded_demo_has_a_multilabel_variant(tmp_path):
+    """synthetic with mix = 3: each clip its recording's call plus up to two of other kinds; mix = 1 (the
+    default) is the single-label set as before."""
+    from zoo_plugins.synthetic import KINDS, generate
+
+    mixed = check_clip_table(
+        generate(tmp_path / "m", recordings=2, clips_per_recording=3, mix=3), "synthetic"
+    )
+    assert "labels" in mixed and mixed["labels"].str.contains(";").any()
+    assert all(kind in labels.split(";") for kind, labels in zip(mixed["label"], mixed["labels"]))
+    assert set(class_names(mixed)) == set(KINDS)
+    single = generate(tmp_path / "s", recordings=2, clips_per_recording=3)
+    assert "labels" not in single and list(single.columns) == ["path", "label", "group"]
