@@ -108,7 +108,8 @@ def test_a_multilabel_run_end_to_end_ranks_by_map_and_never_chooses_thresholds_o
     assert config["task"] == "multilabel"
     predictions = pd.read_csv(runs[0] / "predictions.csv", keep_default_na=False)
     assert {"labels", "predicted", "p_low", "p_mid", "p_high"} <= set(predictions.columns)
-    assert "| class | AP |" in (runs[0] / "report.md").read_text()
+    assert "| class | AP |" in (runs[0] / "report.md").read_text() and (runs[0] / "pr.png").stat().st_size
+    assert not (runs[0] / "confusion.png").exists() and not (runs[0] / "reliability.png").exists()
     board = (tmp_path / "leaderboard" / "tones.md").read_text()
     assert "| rank | model | mAP (95 % CI) | macro F1 (95 % CI) |" in board
     assert 0 <= metrics[0]["map"] <= 1 and metrics[0]["intervals"]["map"][0] <= metrics[0]["map"]

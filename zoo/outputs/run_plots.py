@@ -20,6 +20,7 @@ def register_outputs(register):
         ("confusion.png", "the confusion matrix, coloured by row share", write_confusion),
         ("curves.png", "training curves: losses, validation scores, the epoch kept", write_curves),
         ("reliability.png", "reliability diagram: accuracy against confidence", write_reliability),
+        ("pr.png", "several labels per clip: each class's precision-recall curve", write_pr_curves),
     ):
         register(zoo.OutputSpec(name, summary, write, "run"))
 
@@ -120,3 +121,31 @@ def plot_reliability(path: Path, predictions: pd.DataFrame) -> None:
     share.set_ylabel("share of clips")
     share.set_xlim(0, 1)
     save_figure(fig, path)
+
+
+def write_pr_curves(ev, run_dir: Path) -> None:
+    """Each class's precision against recall over its thresholds (multi-label runs), its AP in the legend
+    and its chosen threshold marked."""
+    if ev.metrics.get("task") != "multilabel":
+        return
+    import numpy as np
+    from sklearn.metrics import precision_recall_curve
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    classes, labels = ev.metrics["classes"], ev.predictions["labels"].fillna("").str.split(";")
+    for c, ap in zip(classes, ev.report["ap"]):
+        truth = np.array([c in held for held in labels])
+        if not truth.any():
+            continue
+        precision, recall, cuts = precision_recall_curve(truth, ev.predictions[f"p_{c}"])
+        line = ax.plot(recall, precision, label=f"{c} (AP {ap:.2f})")[0]
+        at = np.searchsorted(cuts, ev.metrics["thresholds"][c]).clip(0, len(cuts) - 1)
+        ax.plot(recall[at], precision[at], "o", color=line.get_color())
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Precision-recall per class (test split; dot: the validation threshold)")
+    ax.legend(fontsize=7, loc="lower left")
+    save_figure(fig, run_dir / "pr.png")

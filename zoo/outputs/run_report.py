@@ -71,7 +71,9 @@ def render_report(metrics: dict, report: pd.DataFrame, wrong: pd.DataFrame) -> s
     lines += _per_class(report)
     single = "confusion_matrix" in metrics
     plots = [("confusion matrix", "confusion.png")] * single + [("training curves", "curves.png")]
-    plots += [("reliability diagram", "reliability.png")] * single
+    plots += [("reliability diagram", "reliability.png")] * single + [("precision-recall", "pr.png")] * (
+        not single
+    )
     lines += ["", "## Plots", ""] + [f"![{what}]({name})\n" for what, name in plots]
     lines += [f"## The {MISTAKES_SHOWN} most confident mistakes", ""]
     label = "label" if "label" in wrong.columns else "labels"
