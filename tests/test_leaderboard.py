@@ -240,17 +240,17 @@ def test_where_weights_came_from_is_read_from_the_run_not_guessed(tmp_path):
     from zoo.runs.plan import weights_record
 
     registry = load_registry()
-    record = weights_record(registry.model("cnn6"), {"pretrained": True}, [])
+    record = weights_record(registry.model("cnn6"), {"pretrained": True}, {"pretrained": True})
     assert record == {"start": "pretrained", "pretrained_on": "AudioSet", "fell_back": False}
 
-    def read(spec, params, notes=()):
-        config = {"model": {"params": params}, "notes": list(notes)}
-        config["weights"] = weights_record(registry.model(spec), params, list(notes))
+    def read(spec, params, requested=None):
+        config = {"model": {"params": params}, "notes": []}
+        config["weights"] = weights_record(registry.model(spec), requested or params, params)
         return weights_of({"config": config})
 
     assert read("cnn6", {"pretrained": True}) == "AudioSet"
     assert read("efficientnet_b0", {"pretrained": True}) == "ImageNet"
-    assert read("mobilenet_v3", {"pretrained": False}, ['pretrained = "auto" found no AudioSet weights']) == (
+    assert read("mobilenet_v3", {"pretrained": False}, {"pretrained": "auto"}) == (
         "random (auto: no weights on disk)"
     )
     assert read("baseline_cnn", {}) == "-"

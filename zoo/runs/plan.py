@@ -70,16 +70,17 @@ def run_seeds(protocol: Protocol) -> range:
     return range(protocol.seed, protocol.seed + protocol.seeds)
 
 
-def weights_record(spec, params: dict, notes: list[str]) -> dict:
+def weights_record(spec, requested: dict, resolved: dict) -> dict:
     """How the model starts, as data for the leaderboard: the weights it was given (what they were trained on,
-    from its spec) or random initialisation, and whether `pretrained = "auto"` fell back to it."""
-    if "pretrained" not in params:
+    from its spec) or random initialisation, and whether `pretrained = "auto"` fell back to it (asked for
+    "auto", resolved to no weights)."""
+    if "pretrained" not in resolved:
         return {"start": "random", "pretrained_on": ""}
-    used = params["pretrained"] is True
+    used = resolved["pretrained"] is True
     return {
         "start": "pretrained" if used else "random",
         "pretrained_on": spec.pretrained_on,
-        "fell_back": not used and any('"auto"' in note for note in notes),
+        "fell_back": not used and requested.get("pretrained") == "auto",
     }
 
 
@@ -91,10 +92,8 @@ def plan_run(project, model: str, fold: int = 1, seed: int | None = None) -> Run
     settings, registry = project.settings, project.registry
     prepared, splits = project.prepared(), project.splits(fold)
     protocol = dataclasses.replace(settings.protocol, seed=settings.protocol.seed if seed is None else seed)
-    spec, params = model_spec(settings, registry, model)
-    notes: list[str] = []
-    if spec.resolve:
-        params, notes = spec.resolve(params)
+    spec, requested = model_spec(settings, registry, model)
+    params, notes = spec.resolve(requested) if spec.resolve else (requested, [])
     dataset = {k: v for k, v in settings_dict(settings.dataset).items() if k != "root"}
     config = {
         "model": {
@@ -121,7 +120,7 @@ def plan_run(project, model: str, fold: int = 1, seed: int | None = None) -> Run
         "evaluation": "test clips only; a clip's probabilities are the mean over its windows "
         f"(up to {settings.features.max_windows} per clip)",
         "notes": notes,
-        "weights": weights_record(spec, params, notes),
+        "weights": weights_record(spec, requested, params),
     }
     if "labels" in splits.clips.columns:  # several labels per clip (absent: one, as every run before)
         config["task"] = "multilabel"
