@@ -135,7 +135,7 @@ def cmd_predict(args) -> None:
 def _score_events(args, run, events: dict, target: Path) -> None:
     """The detections against the true tables of the same recordings (a table named after its recording:
     NAME.txt or NAME.Table.1.selections.txt): event precision, recall, F1 at the collar, as sed_eval."""
-    from zoo.data.raven import read_table
+    from zoo.data.raven import TABLE_SUFFIXES, read_table, recording_of
     from zoo.evaluate.events import pooled_event_scores
     from zoo.io import write_json
 
@@ -144,7 +144,7 @@ def _score_events(args, run, events: dict, target: Path) -> None:
         for item in args.truth
         for p in (sorted(Path(item).rglob("*.txt")) if Path(item).is_dir() else [Path(item)])
     ]
-    by_name = {table.name.split(".")[0]: table for table in tables}
+    by_name = {recording_of(t): t for t in tables if t.name.endswith(TABLE_SUFFIXES)}
     pairs = [
         (found, read_table(by_name[path.stem])) for path, found in events.items() if path.stem in by_name
     ]

@@ -213,14 +213,21 @@ def window_labels(
     return [(start, end, _labels_in(start, end, boxes, min_overlap_s, min_share)) for start, end in spans]
 
 
+# how a selection table is named after its recording NAME.wav, in the order looked for
+TABLE_SUFFIXES = (".Table.1.selections.txt", ".selections.txt", ".txt")
+
+
 def table_of(recording: Path) -> Path | None:
     """The selection table of a recording beside it: NAME.Table.1.selections.txt (as Raven names it),
     NAME.selections.txt or NAME.txt."""
-    for name in (f"{recording.stem}.Table.1.selections.txt", f"{recording.stem}.selections.txt"):
-        if (recording.parent / name).is_file():
-            return recording.parent / name
-    plain = recording.with_suffix(".txt")
-    return plain if plain.is_file() else None
+    found = (recording.parent / f"{recording.stem}{suffix}" for suffix in TABLE_SUFFIXES)
+    return next((table for table in found if table.is_file()), None)
+
+
+def recording_of(table: Path) -> str:
+    """The NAME of the recording a table is named after (table_of's naming, read backwards)."""
+    suffix = next(s for s in TABLE_SUFFIXES if table.name.endswith(s) and len(table.name) > len(s))
+    return table.name[: -len(suffix)]
 
 
 def clip_table(
