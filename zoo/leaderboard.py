@@ -13,7 +13,7 @@ import numpy as np
 
 from zoo.config import digest, features_identity, protocol_identity
 from zoo.data.clips import targets
-from zoo.evaluate.metrics import RANKS, by_name, metrics_for
+from zoo.evaluate.metrics import metrics_for, ranking
 from zoo.evaluate.stats import LEVEL, Scored, every_metric, paired
 from zoo.io import locked, sweep_temporaries
 from zoo.runs import folder as files
@@ -32,6 +32,7 @@ class Board:
     # runs that failed (model, run_id, error, run_dir): never ranked
     failed: list[dict] = field(default_factory=list)
     damaged: list[str] = field(default_factory=list)  # run files that could not be read, with why
+    task: str = "single"  # its runs' task (zoo.evaluate.metrics.TASKS): which metrics it ranks by
 
 
 def read_runs(experiments: Path, dataset: str) -> tuple[list[dict], list[dict], list[str]]:
@@ -92,8 +93,9 @@ def _slot(run: dict) -> tuple[int, int]:
 
 def build_board(experiments: Path, dataset: str) -> Board:
     """Per model, the latest configuration on the newest data and protocol, its runs (folds x seeds) pooled
-    into one row; ranked by RANK_BY on the pooled test clips; each row compared with the leader. Failed runs
-    on that data and protocol are listed apart, unless their model finished a run since."""
+    into one row; ranked by its task's ranking metrics (zoo.evaluate.metrics.RANKS) on the pooled test clips;
+    each row compared with the leader. Failed runs on that data and protocol are listed apart, unless their
+    model finished a run since."""
     runs, failed, damaged = read_runs(experiments, dataset)
     if not runs and not failed:
         return Board(dataset, [], 0, [], damaged)
@@ -114,11 +116,9 @@ def build_board(experiments: Path, dataset: str) -> Board:
         except (OSError, KeyError, ValueError) as exc:
             damaged.append(f"{_latest(families[family].values())['run_dir']}: predictions.csv: {exc}")
     task = task_of(newest_run)
-    metric = by_name(task)
-    rows.sort(
-        key=lambda r: ([-r[m] if metric[m].higher_is_better else r[m] for m in RANKS[task]], r["model"])
-    )
-    _compare_with_leader(rows)
+    order = ranking(task)[0]
+    rows.sort(key=lambda r: ([-r[m.name] if m.higher_is_better else r[m.name] for m in order], r["model"]))
+    _compare_with_leader(rows, order[0])
     # a failed run stays listed while it belongs to its model's row (a fold that failed where the others
     # finished), or is newer than that row; a failed run of a configuration since replaced is history
     failed = [
@@ -134,7 +134,7 @@ def build_board(experiments: Path, dataset: str) -> Board:
     for row in rows:
         mine = [f for f in failed if f["model"] == row["model"] and _configuration(f) == row["family"]]
         row["runs_failed"] = len(mine)
-    return Board(dataset, rows, len(runs) - sum(r["runs_done"] for r in rows), failed, damaged)
+    return Board(dataset, rows, len(runs) - sum(r["runs_done"] for r in rows), failed, damaged, task)
 
 
 def _latest(runs) -> dict:
@@ -195,8 +195,9 @@ def _pool(slots: dict[tuple[int, int], dict], classes: list[str]) -> Scored:
             elif not table["path"].equals(first["path"]):
                 raise ValueError(f"fold {fold}: its seeds were tested on different clips")
             probs[seed_slot].append(table[[f"p_{c}" for c in classes]].to_numpy(float))
-            cut = run.get("thresholds") or {}  # multi-label: the run's own, chosen on its validation split
-            thresholds[seed_slot].append(np.tile([cut.get(c, 0.5) for c in classes], (len(table), 1)))
+            if "labels" in table:  # multi-label: the run's own thresholds, chosen on its validation split
+                cut = [run.get("thresholds", {}).get(c, 0.5) for c in classes]
+                thresholds[seed_slot].append(np.tile(cut, (len(table), 1)))
     y = np.concatenate(ys)
     if np.isnan(y.astype(float)).any():
         raise ValueError("a test clip's label is not one of the run's classes")
@@ -206,13 +207,9 @@ def _pool(slots: dict[tuple[int, int], dict], classes: list[str]) -> Scored:
     return Scored(y.astype(int), stacked, groups, keys)
 
 
-def _compare_with_leader(rows: list[dict]) -> None:
-    """Each row's paired difference to the leader on the test clips both were scored on (RANK_BY[0]), and
+def _compare_with_leader(rows: list[dict], metric) -> None:
+    """Each row's paired difference to the leader on the test clips both were scored on (`metric`), and
     its rank: the leader's when the difference is not significant at ALPHA ("tied"), else its position."""
-    if not rows:
-        return
-    task = task_of(rows[0])
-    metric = by_name(task)[RANKS[task][0]]
     for position, row in enumerate(rows, 1):
         row["rank"], row["tied"], row["vs_leader"] = position, False, None
         if position == 1:

@@ -160,8 +160,8 @@ def print_results(results, failures) -> None:
 def refresh_leaderboard(settings, registry=None) -> None:
     """Rewrite the leaderboard files from the run folders (the registry's outputs) and print the active
     data set's board."""
-    from zoo.evaluate.metrics import RANKS, by_name
-    from zoo.leaderboard import task_of, write_leaderboards
+    from zoo.evaluate.metrics import by_name, ranking
+    from zoo.leaderboard import write_leaderboards
     from zoo.outputs.cells import rank_label, row_label, weights_of, with_interval
 
     boards = write_leaderboards(settings.path("experiments"), settings.path("leaderboard"), registry)
@@ -171,9 +171,7 @@ def refresh_leaderboard(settings, registry=None) -> None:
     if board is None or not (board.rows or board.failed):
         console.print(f"No finished runs for {settings.dataset.key!r} yet: `zoo run --all`.")
         return
-    task = task_of(board.rows[0]) if board.rows else "single"
-    metric = by_name(task)
-    first, second = metric[RANKS[task][0]], metric[RANKS[task][1]]
+    first, second = ranking(board.task)[0][:2]
     table = Table(
         Column("#", no_wrap=True),
         Column("model", overflow="fold"),
@@ -189,7 +187,7 @@ def refresh_leaderboard(settings, registry=None) -> None:
             row_label(row) + (" *" if weights_of(row, short=True) == "random (auto)" else ""),
             with_interval(row, first.name, compact=True),
             second.format(row[second.name], 3),
-            metric["ece"].format(row["ece"], 3),
+            by_name(board.task)["ece"].format(row["ece"], 3),
             row["run_id"][:8],
         )
     for run in board.failed:

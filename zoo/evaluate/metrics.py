@@ -228,3 +228,9 @@ def metrics_for(task: str = "single") -> tuple[Metric, ...]:
 
 def by_name(task: str = "single") -> dict[str, Metric]:
     return {m.name: m for m in TASKS[task]}
+
+
+def ranking(task: str = "single") -> tuple[list[Metric], list[Metric]]:
+    """The task's metrics: those the leaderboard ranks by, in order, and the others."""
+    first = [by_name(task)[name] for name in RANKS[task]]
+    return first, [m for m in TASKS[task] if m not in first]

@@ -48,11 +48,13 @@ def write_csv(board: Board, folder: Path) -> None:
 
 def render_markdown(board: Board, leaderboard_dir: Path) -> str:
     """leaderboard/<dataset>.md: how it was made, the ranked rows, the spread over runs, notes, problems."""
+    from zoo.evaluate.metrics import ranking
+
     lines = [f"# Leaderboard: {board.dataset}", ""]
     if not board.rows:
         lines.append("No finished runs yet: `zoo run --all`.")
         return "\n".join(lines + _problems_markdown(board, leaderboard_dir)) + "\n"
-    ranked, plain = ranked_and_plain(board)
+    ranked, plain = ranking(board.task)
     lines += [
         *_how_it_was_made(board, ranked),
         "",
@@ -148,21 +150,10 @@ def _problems_markdown(board: Board, leaderboard_dir: Path) -> list[str]:
     return lines
 
 
-def ranked_and_plain(board: Board) -> tuple[list, list]:
-    """The board's metrics (its task's): those it is ranked by, in order, and the others."""
-    from zoo.evaluate.metrics import RANKS, by_name, metrics_for
-    from zoo.leaderboard import task_of
-
-    task = task_of(board.rows[0]) if board.rows else "single"
-    ranked = [by_name(task)[m] for m in RANKS[task]]
-    return ranked, [m for m in metrics_for(task) if m not in ranked]
-
-
 def render_csv(board: Board) -> str:
     from zoo.evaluate.metrics import metrics_for
-    from zoo.leaderboard import task_of
 
-    shown = metrics_for(task_of(board.rows[0]) if board.rows else "single")
+    shown = metrics_for(board.task)
 
     out = io.StringIO()
     writer = csv.writer(out)
@@ -223,9 +214,10 @@ def render_csv(board: Board) -> str:
 def write_index(boards: list[Board], folder: Path) -> None:
     """leaderboard/README.md: each data set's leader, its headline score (accuracy; mAP for several labels
     per clip) with its interval, the models tied with it."""
+    from zoo.evaluate.metrics import ranking
     from zoo.evaluate.stats import LEVEL
 
-    headline = {b.dataset: ranked_and_plain(b)[0][0] for b in boards if b.rows}
+    headline = {b.dataset: ranking(b.task)[0][0] for b in boards if b.rows}
     labels = sorted({m.label for m in headline.values()})
     label = labels[0] if len(labels) == 1 else "headline score"
     index = [
