@@ -130,6 +130,10 @@ def test_a_multilabel_run_end_to_end_ranks_by_map_and_never_chooses_thresholds_o
     table = tmp_path / "det-raven" / "0.Table.1.selections.txt"
     assert table.read_text().splitlines()[0] == "\t".join(HEADER) + "\tSpecies\tScore"
     assert set(read_table(table)["label"]) <= set(TONES)
+    import zoo
+
+    windows = zoo.load_run(runs[0]).predict(sf.read(clip)[0], 16000)  # a file's summary is as evaluated: max
+    assert np.allclose(windows.summary(), windows.values.max(0)) and windows.pool == "max"
     scores = json.loads((tmp_path / "det-events.json").read_text())
     assert scores["recordings"] == 1 and 0 <= scores["f1"] <= 1
 

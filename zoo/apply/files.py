@@ -49,14 +49,15 @@ def _top(probs: np.ndarray, classes: list[str], k: int) -> pd.DataFrame:
 def write_predictions(run, results: dict, prefix: Path, top_k: int, min_confidence: float) -> list[Path]:
     """PREFIX-windows.csv (each window: path, start_s, end_s, the top-k labels and probabilities; windows
     whose top probability is below min_confidence left out) and PREFIX-files.csv (each file: duration, its
-    rate, windows, padded, the top-k of its mean probabilities, and every class's mean probability)."""
+    rate, windows, padded, the top-k of its probabilities and every class's probability: the mean over its
+    windows, or a multi-label run's maximum, as its evaluation scores a clip)."""
     classes = run.classes
     per_window = (
         np.concatenate([w.values for _, w in results.values()]) if results else np.zeros((0, len(classes)))
     )
     windows = pd.concat([_windows_index(results), _top(per_window, classes, top_k)], axis=1)
     windows = windows[windows["prob_1"] >= min_confidence] if len(windows) else windows
-    means = np.stack([w.mean() for _, w in results.values()]) if results else np.zeros((0, len(classes)))
+    means = np.stack([w.summary() for _, w in results.values()]) if results else np.zeros((0, len(classes)))
     files = pd.concat(
         [
             _files_index(results),

@@ -24,6 +24,7 @@ from zoo.data.clips import AUDIO_SUFFIXES
 from zoo.data.features import LogMel
 from zoo.data.normalise import normalise_windows
 from zoo.errors import ZooError
+from zoo.evaluate import clip_pool
 from zoo.runs import folder as files
 from zoo.runs.folder import find_run, run_damage
 from zoo.runs.plan import without_pretrained
@@ -37,10 +38,16 @@ class Windows:
     end_s: np.ndarray
     values: np.ndarray  # (windows, classes) probabilities, or (windows, dim) embeddings
     padded: bool  # the recording was shorter than one window: padded at the end, as in training
+    pool: str = "mean"  # how its run's evaluation made a clip's probabilities from its windows (clip_pool)
 
     def mean(self) -> np.ndarray:
-        """The recording's summary: the mean over its windows (as the evaluator scores a clip)."""
+        """The mean over its windows."""
         return self.values.mean(axis=0)
+
+    def summary(self) -> np.ndarray:
+        """The recording's probabilities, as the run's evaluation scores a clip: the mean over its windows, or
+        (a multi-label run) their maximum."""
+        return self.values.max(axis=0) if self.pool == "max" else self.mean()
 
 
 class TrainedRun:
@@ -162,7 +169,8 @@ class TrainedRun:
         if wave.ndim == 2:  # (channels, samples) -> mono, as the zoo decodes
             wave = wave.mean(0)
         starts, waves, padded = self.sliding(wave, sample_rate, hop_s)
-        return Windows(starts, self.ends(starts, wave.shape[-1] / sample_rate), fn(waves), padded)
+        ends = self.ends(starts, wave.shape[-1] / sample_rate)
+        return Windows(starts, ends, fn(waves), padded, clip_pool(self.multilabel))
 
     def ends(self, starts: np.ndarray, duration_s: float) -> np.ndarray:
         """Where windows starting at `starts` end in a recording of `duration_s` (a padded one: its end)."""
@@ -257,7 +265,8 @@ def apply_to_files(
                 starts, waves, padded = run.evaluation_windows(clip)
             else:
                 starts, waves, padded = run.sliding(torch.from_numpy(clip.wave), clip.sample_rate, hop_s)
-            results[path] = (clip, Windows(starts, run.ends(starts, clip.duration_s), fn(waves), padded))
+            ends = run.ends(starts, clip.duration_s)
+            results[path] = (clip, Windows(starts, ends, fn(waves), padded, clip_pool(run.multilabel)))
         if progress:
             progress(path, 0.0 if isinstance(clip, DecodeError) else clip.duration_s)
     return results, skipped

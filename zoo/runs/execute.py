@@ -200,10 +200,11 @@ def _evaluate(plan: RunPlan, work: Path, project, splits, trained, history: list
 def _judge(splits, model, device, data, val, test):
     """The Evaluation of the test split (zoo.evaluate): one label per clip, or several, whose per-class
     thresholds are chosen on the validation split's clips before the test split is looked at."""
+    from zoo.evaluate import clip_pool
     from zoo.evaluate.evaluator import clip_probabilities, evaluate, predict
 
     multilabel = test.clip_y.ndim == 2
-    pool = "max" if multilabel else "mean"
+    pool = clip_pool(multilabel)
 
     def clip_probs(split):
         window_probs = predict(model, split.x, device, data.mean, data.std, multilabel=multilabel)
