@@ -8,9 +8,9 @@ import zoo
 
 
 def load_synthetic(
-    root: Path, recordings: int = 16, clips_per_recording: int = 4, seed: int = 0, mix: int = 1
+    root: Path, recordings: int = 16, clips_per_recording: int = 4, seed: int = 0, mix: int = 1, kinds: int = 6
 ):
-    from zoo_plugins.synthetic import generate  # numpy and soundfile only when used
+    from zoo_plugins.synthetic import KINDS, generate  # numpy and soundfile only when used
 
     for name, value in (("recordings", recordings), ("clips_per_recording", clips_per_recording)):
         if value < 1:
@@ -20,7 +20,11 @@ def load_synthetic(
         raise zoo.ZooError(
             f"dataset.options.mix = {mix}: use 1 (one call per clip) or more (several labels)."
         )
-    return generate(root, recordings=recordings, clips_per_recording=clips_per_recording, seed=seed, mix=mix)
+    if not 2 <= kinds <= len(KINDS):
+        raise zoo.ZooError(f"dataset.options.kinds = {kinds}: use 2 to {len(KINDS)} kinds of sound (classes).")
+    return generate(
+        root, recordings=recordings, clips_per_recording=clips_per_recording, seed=seed, mix=mix, kinds=kinds
+    )
 
 
 def load_folder(root: Path):
@@ -69,11 +73,11 @@ def register_datasets(register):
     register(
         zoo.DatasetSpec(
             name="synthetic",
-            summary="generated animal-call-like sounds of 12 kinds (whistles, sweeps, clicks, pulses...)",
+            summary="generated animal-call-like sounds: 6 kinds by default, up to 12 (whistles, sweeps, clicks...)",
             load=load_synthetic,
             needs_root=False,
             features={"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 64, "frames": 64},
-            defaults={"recordings": 16, "clips_per_recording": 4, "seed": 0, "mix": 1},
+            defaults={"recordings": 16, "clips_per_recording": 4, "seed": 0, "mix": 1, "kinds": 6},
         )
     )
     register(
