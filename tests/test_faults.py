@@ -104,7 +104,7 @@ def test_without_registry_work_is_refused_and_zoo_init_writes_the_defaults(tmp_p
     differs = {
         f for f in Protocol.__dataclass_fields__ if getattr(shipped.protocol, f) != getattr(Protocol(), f)
     }
-    assert differs == {"epochs", "early_stop_patience", "lr_patience"}
+    assert differs == {"epochs", "min_epochs", "early_stop_patience", "lr_patience"}
     assert zoo_cli("init")[0] == 2  # never overwrites
 
 
@@ -350,7 +350,7 @@ def test_one_broken_model_among_three_is_recorded_and_the_others_finish(project,
     code, out, err = zoo_cli("run", "--all", "--epochs", "1")
     assert code == 1
     assert "failed: broken_build: run" in err and "this model's build() is broken" in err
-    assert "maps (2, 1, 32, 32) to (2, 13), not (2, 12) logits" in err
+    assert "maps (2, 1, 32, 32) to (2, 7), not (2, 6) logits" in err
     assert "2 run(s) failed" in err and "Test-split results" in out
     assert (only_run(project) / "metrics.json").is_file()
     failed = json.loads((only_run(project, "broken_build") / "failed.json").read_text())

@@ -11,22 +11,19 @@ import warnings
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import torch
 
 from zoo.config import FeatureConfig
-from zoo.data.audio import Decoded, DecodeError, file_of, fit_length, resample, source_windows
+from zoo.data.audio import Decoded, file_of
 from zoo.data.clips import targets
-from zoo.data.decode import decoder_pool, load_clip
-from zoo.data.features import LogMel
+from zoo.data.decode import load_clip
+from zoo.data.featurise import Progress, featurise_table
 from zoo.data.twins import same_audio
 from zoo.errors import ZooError, ZooWarning
 from zoo.io import read_json, sweep_temporaries, write_atomic, write_json
 
-CHUNK = 128  # clips decoded and turned into features at a time: memory is bounded by the output
-Progress = Callable[[int, int, int], None]  # (clips done, clips in all, clips skipped)
 TABLE_COLUMNS = ("path", "label", "group", "split", "fold", "labels")  # labels: multi-label only
 CLIPS_TYPES = {"label": str, "group": str, "labels": str}
 CACHE_FORMAT = 4  # bump when clips.csv or features.pt change shape: older caches are then built anew
@@ -209,9 +206,8 @@ def prepare(
     built. Call it under the lock of `cache_root` (zoo.project.Project.prepared does).
 
     A damaged cache (a truncated features.pt, say) is rebuilt, and so is one whose skipped clips now decode
-    (a file whose permissions were fixed): a skip is never cached for good. Clips are decoded by a pool of
-    processes, one chunk ahead, while this process turns the previous chunk into log-mel windows in
-    batches. Unusable clips are kept in clips.csv with the reason.
+    (a file whose permissions were fixed): a skip is never cached for good. Clips are featurised by a pool
+    of processes, a chunk each (zoo.data.featurise). Unusable clips are kept in clips.csv with the reason.
     """
     folder = Path(cache_root) / cache_key(table, features)
     if (folder / "meta.json").is_file():
@@ -226,7 +222,13 @@ def prepare(
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     sweep_temporaries(folder)
-    clips, tensors = _build(table, features, progress)
+    table = table[[c for c in TABLE_COLUMNS if c in table.columns]].reset_index(drop=True)
+    info, tensors = featurise_table(table, features, progress)
+    clips = pd.concat([table, pd.DataFrame(info, index=table.index)], axis=1)
+    empties = {"sample_rate": 0, "channels": 0, "bits": 0, "peak_db": 0.0, "duration_s": 0.0, "md5": ""}
+    for column, empty in empties.items():
+        clips[column] = clips[column].fillna(empty).astype(type(empty)) if column in clips else empty
+    clips["twin"] = same_audio(clips, tensors["x"], tensors["clip"])
     write_atomic(folder / "features.pt", lambda f: torch.save(tensors, f))
     write_atomic(folder / "clips.csv", lambda f: f.write(clips.to_csv(index=False).encode()))
     meta = {
@@ -240,59 +242,3 @@ def prepare(
     }
     write_json(folder / "meta.json", meta)  # written last: its presence marks a complete cache
     return Prepared(folder, meta)
-
-
-def _build(table: pd.DataFrame, features: FeatureConfig, progress: Progress | None):
-    """Decode every clip of `table`: (clips with what decoding found, {x: windows, clip: the row each came
-    from, start: where in it, in frames})."""
-    logmel = LogMel(features)
-    frame_rate = features.sample_rate / features.hop_length
-    table = table[[c for c in TABLE_COLUMNS if c in table.columns]].reset_index(drop=True)
-    info: list[dict] = []
-    xs, owners, starts = [], [], []
-    skipped = 0
-    chunks = [table["path"].iloc[i : i + CHUNK].tolist() for i in range(0, len(table), CHUNK)]
-    with decoder_pool() as pool:  # leaving the block (an error, Ctrl-C, SIGTERM) terminates the decoders
-        pending = pool.map(load_clip, chunks[0], chunksize=8) if chunks else None
-        for number, chunk in enumerate(chunks):
-            results = list(pending)
-            if number + 1 < len(chunks):  # decode the next chunk while this one becomes features
-                pending = pool.map(load_clip, chunks[number + 1], chunksize=8)
-            by_rate: dict[int, list] = {}
-            for row, clip in enumerate(results, number * CHUNK):
-                if isinstance(clip, DecodeError):
-                    info.append({"windows": 0, "reason": str(clip)})
-                    skipped += 1
-                    continue
-                cut, seconds = source_windows(
-                    clip, features.samples, features.sample_rate, features.max_windows
-                )
-                info.append(
-                    {
-                        "sample_rate": clip.sample_rate,
-                        "channels": clip.channels,
-                        "md5": clip.md5,
-                        "bits": clip.bits,
-                        "peak_db": clip.peak_db,
-                        "duration_s": round(clip.duration_s, 4),
-                        "windows": len(cut),
-                        "reason": "",
-                    }
-                )
-                by_rate.setdefault(clip.sample_rate, []).append((row, cut, seconds))
-            for rate, items in by_rate.items():  # one resampling and one mel call per rate and chunk
-                waves = resample(torch.cat([cut for _, cut, _ in items]), rate, features.sample_rate)
-                with torch.inference_mode():
-                    xs.append(logmel(fit_length(waves, features.samples)))
-                owners += [row for row, cut, _ in items for _ in range(len(cut))]
-                starts += [t * frame_rate for _, _, seconds in items for t in seconds]
-            if progress:
-                progress(min((number + 1) * CHUNK, len(table)), len(table), skipped)
-    clips = pd.concat([table, pd.DataFrame(info, index=table.index)], axis=1)
-    empties = {"sample_rate": 0, "channels": 0, "bits": 0, "peak_db": 0.0, "duration_s": 0.0, "md5": ""}
-    for column, empty in empties.items():
-        clips[column] = clips[column].fillna(empty).astype(type(empty)) if column in clips else empty
-    x = torch.cat(xs) if xs else torch.empty(0, 1, features.n_mels, features.frames)
-    owners = torch.tensor(owners, dtype=torch.long)
-    clips["twin"] = same_audio(clips, x, owners)
-    return clips, {"x": x, "clip": owners, "start": torch.tensor(starts, dtype=torch.float32)}

@@ -11,6 +11,8 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Iterator
 
+import torch
+
 from zoo.data.audio import Decoded, DecodeError, read_clip
 
 
@@ -22,9 +24,24 @@ def load_clip(path: str) -> Decoded | DecodeError:
         return exc
 
 
+def worker_count() -> int:
+    """The cores this process may run on: one worker each."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def start_worker() -> None:
+    """In a decoding process: one torch thread (the processes are the parallelism, and torch's thread pool
+    must not be used after fork), and die with the zoo process."""
+    torch.set_num_threads(1)
+    die_with_parent()
+
+
 def die_with_parent() -> None:
-    """In a decoding process: die when the zoo process dies (even by kill -9), and leave Ctrl-C and
-    SIGTERM to it (it kills the decoders: see decoder_pool)."""
+    """In a worker process: die when the zoo process dies (even by kill -9), and leave Ctrl-C and
+    SIGTERM to it (it kills the workers: see decoder_pool)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
@@ -35,16 +52,16 @@ def die_with_parent() -> None:
 
 @contextmanager
 def decoder_pool() -> Iterator[Executor]:
-    """Processes decode where fork is available (no GIL between them: only numpy and libsndfile run in
-    them, never torch); threads elsewhere. An error, Ctrl-C or SIGTERM in the block kills the processes at
-    once (multiprocessing.Pool.terminate can deadlock when interrupted; a killed executor cannot)."""
-    workers = os.cpu_count() or 1
+    """One process per core where fork is available (no GIL between them; each runs torch on one thread),
+    threads elsewhere. An error, Ctrl-C or SIGTERM in the block kills the processes at once
+    (multiprocessing.Pool.terminate can deadlock when interrupted; a killed executor cannot)."""
+    workers = worker_count()
     if "fork" not in multiprocessing.get_all_start_methods():
         with ThreadPoolExecutor(workers) as pool:
             yield pool
         return
     pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("fork"), initializer=die_with_parent
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=start_worker
     )
     try:
         yield pool
