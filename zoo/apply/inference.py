@@ -90,7 +90,8 @@ class TrainedRun:
         self.device = torch.device(device)
         self.mean = torch.tensor(norm["mean"], dtype=torch.float32).view(1, 1, -1, 1).to(self.device)
         self.std = torch.tensor(norm["std"], dtype=torch.float32).view(1, 1, -1, 1).to(self.device)
-        self.model = self._build(state["model"], registry).to(self.device).eval()
+        model = self._build(state["model"], registry).to(self.device, memory_format=torch.channels_last)
+        self.model = model.eval()  # channels_last, as trained: 3-4x faster on a CPU (oneDNN) than NCHW
         self.logmel = LogMel(self.features).to(self.device)
         self._embedding: torch.Tensor | None = None
 
