@@ -7,9 +7,10 @@ import multiprocessing
 import os
 import queue
 import time
+import warnings
 from dataclasses import dataclass
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 from zoo.sweep import Emit, Job, Outcome, record_lost_job, run_reporting
 
 
@@ -30,6 +31,19 @@ def _worker(gpu: str | None, threads: int, tasks, events, results) -> None:
         index, job = task
         results.put(("start", index, os.getpid(), None))
         results.put(("done", index, os.getpid(), run_reporting(job, events.put)))
+
+
+MIN_THREADS = 2  # CPU threads per worker below which N workers at once ran slower than one after another
+
+
+def one_thread_each(n: int, cores: int) -> str:
+    """Why --jobs N will not help on this CPU: what was measured, and where it pays."""
+    return (
+        f"--jobs {n} on {cores} CPU cores without a GPU: each run gets {cores // n or 1} torch thread(s) "
+        f"where one run at a time gets {cores}, so the runs share the cores and this will not be faster "
+        "(measured on 2 cores: 6 short runs took 1.2x as long with --jobs 2, the workers' start-up "
+        f"included); it pays with GPUs, or with {MIN_THREADS} cores or more per job."
+    )
 
 
 def visible_gpus() -> list[str]:
@@ -65,7 +79,10 @@ class Processes:
         per_gpu = int(1 / self.gpus_per_job + 1e-9)
         n = max(1, min(self.jobs, len(jobs), len(gpus) * per_gpu if gpus else self.jobs))
         slots = [gpus[i % len(gpus)] if gpus else None for i in range(n)]  # GPUs dealt out in turn
-        pool = _Pool(jobs, emit, threads=max(1, (os.cpu_count() or 1) // n))
+        threads = max(1, (os.cpu_count() or 1) // n)
+        if not gpus and n > 1 and threads < MIN_THREADS:
+            warnings.warn(ZooWarning(one_thread_each(n, os.cpu_count() or 1)))
+        pool = _Pool(jobs, emit, threads=threads)
         try:
             for gpu in slots:
                 pool.start(gpu)
