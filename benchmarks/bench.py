@@ -1,12 +1,15 @@
-"""Measure the zoo against its references, side by side in one run, and print a table of ratios.
+"""Measure the zoo against its targets and references, side by side in one run, and print one table.
 
-    python benchmarks/bench.py                 # everything, on CPU (about 4 minutes here)
-    python benchmarks/bench.py --skip-run      # without the end-to-end `zoo run --all`
+    python benchmarks/bench.py                 # everything, on CPU (about 15 minutes on 2 cores)
+    python benchmarks/bench.py --quick         # a 1-minute subset: preparation, loading, one trainer, predict
     python benchmarks/bench.py --device cuda --batch 256 --mels 128 --frames 256   # on a GPU
 
-Targets: trainer / bare step >= 0.9; cache epoch >= 20x faster than one .pt file per clip;
-feature preparation >= 3x librosa one clip at a time (`pip install librosa` for that row; a
-soundfile + torchaudio per-clip loop is measured too, as a stricter reference).
+Rows (target): README command 1 on a fresh clone, venv + install + demo (<= 180 s); `zoo run --all` on the
+demo (<= 60 s, both models > 0.80); README command 2, the quick tests (<= 180 s); feature preparation
+(>= 5,000 clips/s, >= 3x librosa one clip at a time, >= 3x a soundfile + torchaudio loop, and its ratio to
+a one-process batched floor); `zoo predict` (>= 1,000 h of audio per hour for baseline_cnn); `--jobs 2` vs
+one at a time (>= 1.0x); trainer / bare step (>= 0.9); cache epoch vs one .pt file per clip (>= 20x).
+`pip install -e ".[bench]"` (librosa) for the librosa row.
 """
 
 from __future__ import annotations
@@ -25,7 +28,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reference import PerClipFiles, librosa_features, reference_features, write_per_clip_files  # noqa: E402
+import predict_speed  # noqa: E402
+import sweep_jobs  # noqa: E402
+from reference import (  # noqa: E402
+    PerClipFiles,
+    batched_floor,
+    librosa_features,
+    reference_features,
+    write_per_clip_files,
+)
 
 from zoo.config import FeatureConfig, Protocol  # noqa: E402
 from zoo.data.cache import prepare  # noqa: E402
@@ -66,6 +77,7 @@ def bench_prepare(table, work: Path) -> dict:
     ref = time.perf_counter() - t0
     n = len(table)
     result = {"prepared": prepared, "zoo": n / wall, "reference": n / ref, "cores": cores}
+    result["floor"] = n / batched_floor(paths, cfg)
     try:
         librosa_features(paths[:20], cfg)  # warm-up: numba compiles on first use
         t0 = time.perf_counter()
@@ -171,7 +183,9 @@ def bench_trainer(
 
 
 def bench_zoo_run(work: Path) -> dict:
-    """`zoo run --all` on the embedded default in a fresh project folder: wall time and peak RSS."""
+    """`zoo run --all` on the embedded default in a fresh project folder: wall time, peak RSS, accuracies."""
+    import pandas as pd
+
     project = work / "project"
     project.mkdir()
     shutil.copy(ROOT / "registry.toml", project / "registry.toml")
@@ -184,88 +198,174 @@ def bench_zoo_run(work: Path) -> dict:
     if done.returncode:
         raise SystemExit(done.stderr)
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"wall": wall, "rss_mb": rss}
+    board = pd.read_csv(project / "leaderboard" / "synthetic.csv")
+    return {"wall": wall, "rss_mb": rss, "accuracy": dict(zip(board["model"], board["accuracy"]))}
+
+
+def readme_block(heading: str) -> str:
+    """The first ```bash block after `heading` in the README: the commands a new user copies."""
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index(heading) :].split("```bash\n", 1)[1].split("```", 1)[0]
+    return block.strip()
+
+
+def bench_readme(work: Path) -> dict:
+    """README command 1 (venv, install, demo) and command 2 (the quick tests) on a fresh clone of HEAD."""
+    clone = work / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("VIRTUAL_ENV", None)
+    times = {}
+    for name, heading in (("setup and demo", "## Quick start"), ("tests", "Run the tests")):
+        command = readme_block(heading).splitlines()[0]
+        t0 = time.perf_counter()
+        done = subprocess.run(["bash", "-c", command], cwd=clone, capture_output=True, text=True, env=env)
+        times[name] = (time.perf_counter() - t0, command, done.returncode)
+    return times
+
+
+Row = tuple  # (what, value, target, ok or None, details)
+
+
+def prepare_rows(name: str, table, prep: dict) -> list[Row]:
+    n = len(table)
+    rows = [
+        (
+            f"feature preparation, {name} ({n} clips)",
+            f"{prep['zoo']:.0f} clips/s",
+            ">= 5000",
+            prep["zoo"] >= 5000,
+            f"on {prep['cores']:.1f} cores",
+        ),
+    ]
+    if "librosa" in prep:
+        rows.append(
+            (
+                "  vs librosa one clip at a time",
+                f"{prep['zoo'] / prep['librosa']:.2f}x",
+                ">= 3x",
+                prep["zoo"] / prep["librosa"] >= 3,
+                f"librosa {prep['librosa']:.0f} clips/s",
+            )
+        )
+    rows.append(
+        (
+            "  vs soundfile + torchaudio one clip at a time",
+            f"{prep['zoo'] / prep['reference']:.2f}x",
+            ">= 3x",
+            prep["zoo"] / prep["reference"] >= 3,
+            f"loop {prep['reference']:.0f} clips/s",
+        )
+    )
+    rows.append(
+        (
+            "  vs one process, batched (the floor)",
+            f"{prep['zoo'] / prep['floor']:.2f}x",
+            "",
+            None,
+            f"floor {prep['floor']:.0f} clips/s",
+        )
+    )
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--quick", action="store_true", help="a 1-minute subset")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--mels", type=int, default=64)
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--samples", type=int, default=1024, help="training samples per Trainer epoch")
-    parser.add_argument("--skip-run", action="store_true", help="skip the end-to-end `zoo run --all`")
-    parser.add_argument("--skip-data", action="store_true", help="skip preparation and loading")
+    parser.add_argument("--minutes", type=float, default=20.0, help="audio for the predict row")
     args = parser.parse_args()
     device = pick_device(args.device)
-    rows = []
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        if not args.skip_data:
-            name, table = clip_table(work)
-            prep = bench_prepare(table, work)
-            if "librosa" in prep:
+        if not args.quick:
+            for name, (wall, command, code) in bench_readme(work).items():
                 rows.append(
                     (
-                        f"feature preparation vs librosa, {name} ({len(table)} clips)",
-                        f"zoo {prep['zoo']:.0f} clips/s on {prep['cores']:.1f} cores; "
-                        "librosa one clip at a time "
-                        f"{prep['librosa']:.0f} clips/s",
-                        prep["zoo"] / prep["librosa"],
-                        3.0,
+                        f"README {name}, fresh clone",
+                        f"{wall:.0f} s",
+                        "<= 180 s",
+                        wall <= 180 and code == 0,
+                        f"`{command}` (exit {code})",
                     )
                 )
+            run = bench_zoo_run(work)
+            scores = ", ".join(f"{m} {a:.3f}" for m, a in run["accuracy"].items())
             rows.append(
                 (
-                    f"feature preparation vs torch per clip, {name}",
-                    f"zoo {prep['zoo']:.0f} clips/s; soundfile + torchaudio one clip at a time "
-                    f"{prep['reference']:.0f} clips/s",
-                    prep["zoo"] / prep["reference"],
-                    None,
+                    "`zoo run --all`, the demo, fresh folder",
+                    f"{run['wall']:.1f} s",
+                    "<= 60 s, > 0.80",
+                    run["wall"] <= 60 and min(run["accuracy"].values()) > 0.8,
+                    f"{scores}; peak RSS {run['rss_mb']:.0f} MB",
                 )
             )
-            load = bench_loading(prep["prepared"], work, args.batch)
+        name, table = clip_table(work)
+        prep = bench_prepare(table, work)
+        rows += prepare_rows(name, table, prep)
+        predicted = predict_speed.measure(2.0 if args.quick else args.minutes)
+        for model, (wall, hours_per_s, alone) in predicted.items():
+            per_hour = hours_per_s * 3600
+            target = model == "baseline_cnn"
             rows.append(
                 (
-                    f"epoch data loading ({load['clips']} windows, batch {args.batch})",
-                    f"cache {load['zoo'] * 1000:.0f} ms (+ {load['zoo_load'] * 1000:.0f} ms once per run); "
-                    f"per-clip .pt DataLoader {load['per_clip'] * 1000:.0f} ms",
-                    load["per_clip"] / load["zoo"],
-                    20.0,
+                    f"`zoo predict`, {model} ({device})",
+                    f"{per_hour:.0f} h/h",
+                    ">= 1000 h/h" if target else "",
+                    per_hour >= 1000 if target else None,
+                    f"{wall:.1f} s wall, the model alone {alone:.1f} s",
                 )
             )
+        if not args.quick:
+            times = sweep_jobs.measure(2, seeds=6, epochs=5)
+            one, two = times.values()
+            rows.append(
+                (
+                    "`--jobs 2` vs one at a time, 6 short runs",
+                    f"{one / two:.2f}x",
+                    ">= 1.0x",
+                    one / two >= 1.0,
+                    f"{one:.1f} s vs {two:.1f} s",
+                )
+            )
+        load = bench_loading(prep["prepared"], work, args.batch)
+        rows.append(
+            (
+                f"epoch data loading ({load['clips']} windows, batch {args.batch})",
+                f"{load['per_clip'] / load['zoo']:.0f}x",
+                ">= 20x",
+                load["per_clip"] / load["zoo"] >= 20,
+                f"cache {load['zoo'] * 1000:.0f} ms; .pt per clip {load['per_clip'] * 1000:.0f} ms",
+            )
+        )
         steps = max(4, args.samples // args.batch)
-        for model_name in ("baseline_cnn", "efficientnet_b0"):
+        for model_name in ("baseline_cnn",) if args.quick else ("baseline_cnn", "efficientnet_b0"):
             t = bench_trainer(model_name, device, args.batch, args.mels, args.frames, args.samples, steps)
             rows.append(
                 (
-                    f"{model_name}: trainer / bare step "
-                    f"({device}, {args.mels}x{args.frames}, batch {args.batch})",
-                    f"trainer {t['trainer']:.0f} samples/s; bare step {t['bare']:.0f} samples/s",
-                    t["trainer"] / t["bare"],
-                    0.9,
+                    f"{model_name}: trainer / bare step ({device}, {args.mels}x{args.frames})",
+                    f"{t['trainer'] / t['bare']:.2f}",
+                    ">= 0.9",
+                    t["trainer"] / t["bare"] >= 0.9,
+                    f"trainer {t['trainer']:.0f} samples/s; bare {t['bare']:.0f} samples/s",
                 )
             )
-        if not args.skip_run:
-            run = bench_zoo_run(work)
-            rows.append(
-                (
-                    "`zoo run --all`, embedded default, fresh folder",
-                    f"{run['wall']:.1f} s wall (torch import included), peak RSS {run['rss_mb']:.0f} MB",
-                    None,
-                    None,
-                )
-            )
+    print_table(rows)
 
+
+def print_table(rows: list[Row]) -> None:
     width = max(len(r[0]) for r in rows)
-    print(f"\n{'measure':<{width}}  {'ratio':>7}  {'target':>7}  details")
-    for what, details, ratio, target in rows:
-        ok = "" if target is None else (" ok" if ratio >= target else " BELOW")
-        r = "" if ratio is None else f"{ratio:.2f}"
-        t = "" if target is None else f">= {target:g}"
-        print(f"{what:<{width}}  {r:>7}  {t:>7}  {details}{ok}")
+    print(f"\n{'measure':<{width}}  {'value':>12}  {'target':>16}  ok   details")
+    for what, value, target, ok, details in rows:
+        mark = "" if ok is None else ("yes" if ok else "NO")
+        print(f"{what:<{width}}  {value:>12}  {target:>16}  {mark:<3}  {details}")
 
 
 if __name__ == "__main__":
