@@ -233,6 +233,9 @@ def decoded(paths: list[Path]) -> Iterator[tuple[Path, Decoded | DecodeError]]:
     featurises and runs the model meanwhile)."""
     from zoo.data.decode import decoder_pool
 
+    if len(paths) == 1:  # nothing to overlap with: no pool to start, no audio to send between processes
+        yield paths[0], _read(paths[0])
+        return
     ahead = 4
     with decoder_pool() as pool:
         pending = [pool.submit(_read, p) for p in paths[:ahead]]
