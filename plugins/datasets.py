@@ -8,7 +8,12 @@ import zoo
 
 
 def load_synthetic(
-    root: Path, recordings: int = 16, clips_per_recording: int = 4, seed: int = 0, mix: int = 1, kinds: int = 6
+    root: Path,
+    recordings: int = 16,
+    clips_per_recording: int = 4,
+    seed: int = 0,
+    mix: int = 1,
+    kinds: int = 6,
 ):
     from zoo_plugins.synthetic import KINDS, generate  # numpy and soundfile only when used
 
@@ -21,7 +26,7 @@ def load_synthetic(
             f"dataset.options.mix = {mix}: use 1 (one call per clip) or more (several labels)."
         )
     if not 2 <= kinds <= len(KINDS):
-        raise zoo.ZooError(f"dataset.options.kinds = {kinds}: use 2 to {len(KINDS)} kinds of sound (classes).")
+        raise zoo.ZooError(f"dataset.options.kinds = {kinds}: use 2 to {len(KINDS)} (kinds of sound).")
     return generate(
         root, recordings=recordings, clips_per_recording=clips_per_recording, seed=seed, mix=mix, kinds=kinds
     )
@@ -73,7 +78,7 @@ def register_datasets(register):
     register(
         zoo.DatasetSpec(
             name="synthetic",
-            summary="generated animal-call-like sounds: 6 kinds by default, up to 12 (whistles, sweeps, clicks...)",
+            summary="generated animal-call-like sounds: 6 kinds, or up to 12 (whistles, sweeps, clicks...)",
             load=load_synthetic,
             needs_root=False,
             features={"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 64, "frames": 64},

@@ -69,7 +69,7 @@ def _call(kind: str, n: int, sr: int, f0: float, rng: np.random.Generator) -> np
     raise ValueError(kind)
 
 
-KINDS = (  # the first six are the demo's (the data set's default `kinds`): tones, sweeps, pulses, clicks, noise
+KINDS = (  # the first six are the demo's (the default `kinds`): tones, sweeps, pulses, clicks, noise
     "whistle",
     "upsweep",
     "pulsed",
@@ -155,9 +155,8 @@ def generate(
                 clip = make_clip(kind, sample_rate, base_f0, noise_db, rng)
                 row = {"path": rel, "label": kind, "group": f"{kind}/rec{rec:02d}"}
                 if mix > 1:
-                    clip, row = _mixed(clip, kind, KINDS[:kinds], mix, sample_rate, rng), {**row, "label": None}
-                    row["labels"] = clip[1]
-                    clip = clip[0]
+                    clip, labels = _mixed(clip, kind, KINDS[:kinds], mix, sample_rate, rng)
+                    row = {**row, "label": None, "labels": labels}
                 sf.write(tmp / rel, clip, sample_rate, subtype="PCM_16")
                 rows.append({k: v for k, v in row.items() if v is not None})
     table = pd.DataFrame(rows)
