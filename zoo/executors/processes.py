@@ -41,7 +41,7 @@ def one_thread_each(n: int, cores: int) -> str:
     return (
         f"--jobs {n} on {cores} CPU cores without a GPU: each run gets {cores // n or 1} torch thread(s) "
         f"where one run at a time gets {cores}, so the runs share the cores and this will not be faster "
-        "(measured on 2 cores: 6 short runs took 1.2x as long with --jobs 2, the workers' start-up "
+        "(measured on 2 cores: 6 short runs took 1.8x as long with --jobs 2, the workers' start-up "
         f"included); it pays with GPUs, or with {MIN_THREADS} cores or more per job."
     )
 
