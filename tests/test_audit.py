@@ -247,13 +247,13 @@ def test_every_child_of_a_jobs_sweep_is_a_worker_whose_death_fails_its_job_only(
     while not list(runs.glob("*/*/config.json")) and time.monotonic() < deadline:
         time.sleep(0.05)  # a job in flight (the preparation's decoders are gone)
 
-    def spawned(pid):  # a worker, or a manager process if there were one (not the resource tracker)
+    def worker(pid):  # a worker (forked), or a manager process if there were one; not the resource tracker
         try:
-            return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            return b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return False
 
-    children = {pid for pid in children_of(proc.pid) if spawned(pid)}
+    children = {pid for pid in children_of(proc.pid) if worker(pid)}
     assert len(children) == 2, "expected two workers and nothing else"
     os.kill(min(children), signal.SIGKILL)
     out, err = proc.communicate(timeout=300)

@@ -28,17 +28,11 @@ def test_a_sweep_is_a_list_of_small_picklable_jobs(project):
     assert len({plan_of(job).run_id for job in jobs}) == 8
 
 
-def test_jobs_in_two_processes_write_the_planned_run_folders(project, zoo_cli, monkeypatch):
-    import zoo.executors.processes as processes
-
-    monkeypatch.setattr(processes.os, "cpu_count", lambda: 2)  # as on CI: 2 cores, no GPU
-    monkeypatch.setattr(processes, "visible_gpus", lambda: [])
+def test_jobs_in_two_processes_write_the_planned_run_folders(project, zoo_cli):
     code, out, err = zoo_cli(
         "run", "baseline_cnn", "--epochs", "1", "--set", "protocol.folds=2", "--jobs", "2"
     )
     assert code == 0, err
-    assert "--jobs 2 on 2 CPU cores without a GPU: each run gets 1 torch thread(s)" in " ".join(err.split())
-    assert "will not be faster" in " ".join(err.split())
     folder = project / "experiments" / "synthetic" / "baseline_cnn"
     source = Source.from_registry(project / "registry.toml", {"protocol.epochs": 1, "protocol.folds": 2})
     planned = {plan_of(job).run_id for job in plan_sweep(source, ["baseline_cnn"])}

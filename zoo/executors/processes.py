@@ -6,11 +6,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import sys
 import time
 import warnings
 from dataclasses import dataclass
 
-from zoo.errors import ZooError, ZooWarning
+from zoo.errors import ZooError
 from zoo.sweep import Emit, Job, Outcome, record_lost_job, run_reporting
 
 
@@ -25,6 +26,9 @@ def _worker(gpu: str | None, threads: int, tasks, events, results) -> None:
     from zoo.data.decode import die_with_parent
 
     die_with_parent()  # Ctrl-C is the driver's to handle (it ends the workers); a killed driver ends them
+    # a forked worker inherits the driver's display (its console and lock): it writes plain text instead
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    warnings.showwarning = _plain_warning
 
     torch.set_num_threads(threads)
     while (task := tasks.get()) is not None:
@@ -33,17 +37,8 @@ def _worker(gpu: str | None, threads: int, tasks, events, results) -> None:
         results.put(("done", index, os.getpid(), run_reporting(job, events.put)))
 
 
-MIN_THREADS = 2  # CPU threads per worker below which N workers at once ran slower than one after another
-
-
-def one_thread_each(n: int, cores: int) -> str:
-    """Why --jobs N will not help on this CPU: what was measured, and where it pays."""
-    return (
-        f"--jobs {n} on {cores} CPU cores without a GPU: each run gets {cores // n or 1} torch thread(s) "
-        f"where one run at a time gets {cores}, so the runs share the cores and this will not be faster "
-        "(measured on 2 cores: 6 short runs took 1.8x as long with --jobs 2, the workers' start-up "
-        f"included); it pays with GPUs, or with {MIN_THREADS} cores or more per job."
-    )
+def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.__stderr__.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def visible_gpus() -> list[str]:
@@ -79,10 +74,7 @@ class Processes:
         per_gpu = int(1 / self.gpus_per_job + 1e-9)
         n = max(1, min(self.jobs, len(jobs), len(gpus) * per_gpu if gpus else self.jobs))
         slots = [gpus[i % len(gpus)] if gpus else None for i in range(n)]  # GPUs dealt out in turn
-        threads = max(1, (os.cpu_count() or 1) // n)
-        if not gpus and n > 1 and threads < MIN_THREADS:
-            warnings.warn(ZooWarning(one_thread_each(n, os.cpu_count() or 1)))
-        pool = _Pool(jobs, emit, threads=threads)
+        pool = _Pool(jobs, emit, threads=max(1, (os.cpu_count() or 1) // n), fork=not gpus)
         try:
             for gpu in slots:
                 pool.start(gpu)
@@ -100,9 +92,13 @@ class Processes:
 class _Pool:
     """The workers of one Processes.run and what they said: which job each runs, each job's outcome."""
 
-    def __init__(self, jobs: list[Job], emit: Emit, threads: int):
+    def __init__(self, jobs: list[Job], emit: Emit, threads: int, fork: bool = False):
         self.jobs, self.emit, self.threads = jobs, emit, threads
-        self.context = multiprocessing.get_context("spawn")  # no fork of a process that has run torch
+        # fork (CPU only, where the platform has it): a worker starts at once, with this process's imports
+        # and its project (settings, registry, clip table, cache) already built. Never with GPUs: CUDA
+        # cannot be used in a process forked from one that has touched it.
+        fork = fork and "fork" in multiprocessing.get_all_start_methods()
+        self.context = multiprocessing.get_context("fork" if fork else "spawn")
         # plain pipes to the workers: no manager process whose death would end the sweep
         self.tasks, self.events, self.results = (self.context.Queue() for _ in range(3))
         for task in [*enumerate(jobs), *[None] * len(jobs)]:  # a None per worker (at most one per job): stop
