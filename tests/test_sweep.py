@@ -137,3 +137,11 @@ def test_an_output_from_a_local_plugin_module_is_in_every_run_folder(project, zo
         assert hello == f"baseline_cnn {metrics['accuracy']:.4f}\n" and metrics["files"]["hello.txt"] == len(
             hello
         )
+
+
+def test_workers_are_forked_only_without_a_gpu_and_with_one_thread_each():
+    from zoo.executors.processes import start_method
+
+    assert start_method(gpus=False, threads=1) == "fork"  # --jobs N on N cores: starts at once
+    assert start_method(gpus=False, threads=4) == "spawn"  # OpenMP teams hang in a forked child
+    assert start_method(gpus=True, threads=1) == "spawn"  # CUDA cannot be used after fork

@@ -37,6 +37,16 @@ def _worker(gpu: str | None, threads: int, tasks, events, results) -> None:
         results.put(("done", index, os.getpid(), run_reporting(job, events.put)))
 
 
+def start_method(gpus: bool, threads: int) -> str:
+    """How workers start. "fork" where it is safe and the platform has it: no GPU (CUDA cannot be used in a
+    process forked from one that has touched it) and one torch thread per worker (OpenMP, used by this
+    process already, hangs in a forked child that starts a team of threads); a forked worker starts at once,
+    with this process's imports and project (settings, registry, clip table, cache) already built. Else
+    "spawn": a fresh interpreter that imports torch and builds the project again (seconds)."""
+    fork = not gpus and threads == 1 and "fork" in multiprocessing.get_all_start_methods()
+    return "fork" if fork else "spawn"
+
+
 def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:
     sys.__stderr__.write(warnings.formatwarning(message, category, filename, lineno, line))
 
@@ -74,7 +84,8 @@ class Processes:
         per_gpu = int(1 / self.gpus_per_job + 1e-9)
         n = max(1, min(self.jobs, len(jobs), len(gpus) * per_gpu if gpus else self.jobs))
         slots = [gpus[i % len(gpus)] if gpus else None for i in range(n)]  # GPUs dealt out in turn
-        pool = _Pool(jobs, emit, threads=max(1, (os.cpu_count() or 1) // n), fork=not gpus)
+        threads = max(1, (os.cpu_count() or 1) // n)
+        pool = _Pool(jobs, emit, threads, start_method(bool(gpus), threads))
         try:
             for gpu in slots:
                 pool.start(gpu)
@@ -92,13 +103,9 @@ class Processes:
 class _Pool:
     """The workers of one Processes.run and what they said: which job each runs, each job's outcome."""
 
-    def __init__(self, jobs: list[Job], emit: Emit, threads: int, fork: bool = False):
+    def __init__(self, jobs: list[Job], emit: Emit, threads: int, method: str = "spawn"):
         self.jobs, self.emit, self.threads = jobs, emit, threads
-        # fork (CPU only, where the platform has it): a worker starts at once, with this process's imports
-        # and its project (settings, registry, clip table, cache) already built. Never with GPUs: CUDA
-        # cannot be used in a process forked from one that has touched it.
-        fork = fork and "fork" in multiprocessing.get_all_start_methods()
-        self.context = multiprocessing.get_context("fork" if fork else "spawn")
+        self.context = multiprocessing.get_context(method)
         # plain pipes to the workers: no manager process whose death would end the sweep
         self.tasks, self.events, self.results = (self.context.Queue() for _ in range(3))
         for task in [*enumerate(jobs), *[None] * len(jobs)]:  # a None per worker (at most one per job): stop
