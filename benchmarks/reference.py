@@ -11,9 +11,9 @@ import torchaudio
 from zoo.config import FeatureConfig
 
 
-def reference_features(paths: list[str], cfg: FeatureConfig) -> list[torch.Tensor]:
-    """librosa-style: load, resample, mel, one clip at a time (no threads, no batching, no cached kernels)."""
-    mel = torchaudio.transforms.MelSpectrogram(
+def mel_spectrogram(cfg: FeatureConfig) -> torchaudio.transforms.MelSpectrogram:
+    """torchaudio's own MelSpectrogram for `cfg`, as a first script would build it."""
+    return torchaudio.transforms.MelSpectrogram(
         sample_rate=cfg.sample_rate,
         n_fft=cfg.n_fft,
         hop_length=cfg.hop_length,
@@ -21,6 +21,11 @@ def reference_features(paths: list[str], cfg: FeatureConfig) -> list[torch.Tenso
         f_min=cfg.fmin,
         f_max=cfg.fmax or cfg.sample_rate / 2,
     )
+
+
+def reference_features(paths: list[str], cfg: FeatureConfig) -> list[torch.Tensor]:
+    """librosa-style: load, resample, mel, one clip at a time (no threads, no batching, no cached kernels)."""
+    mel = mel_spectrogram(cfg)
     out = []
     for path in paths:
         data, rate = sf.read(path, dtype="float32", always_2d=True)
@@ -38,14 +43,7 @@ def batched_floor(paths: list[str], cfg: FeatureConfig) -> float:
     pipeline spreads the same work over processes)."""
     import time
 
-    mel = torchaudio.transforms.MelSpectrogram(
-        sample_rate=cfg.sample_rate,
-        n_fft=cfg.n_fft,
-        hop_length=cfg.hop_length,
-        n_mels=cfg.n_mels,
-        f_min=cfg.fmin,
-        f_max=cfg.fmax or cfg.sample_rate / 2,
-    )
+    mel = mel_spectrogram(cfg)
     start = time.perf_counter()
     by_rate: dict[int, list[torch.Tensor]] = {}
     for path in paths:
