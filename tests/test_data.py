@@ -202,6 +202,35 @@ def test_long_clips_give_windows_and_short_ones_one(tmp_path):
     assert prepared.tensors["start"].tolist() == pytest.approx([0, last / 3, 2 * last / 3, last, 0], abs=0.01)
 
 
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 96000])
+def test_window_logmels_skip_the_padding_but_not_a_number(rate):
+    """Windows of clips shorter than the window are resampled and transformed only as far as their audio
+    reaches; every frame matches the plain path (resample the padded window, then LogMel), and the frames
+    that see only padding are the floor exactly."""
+    from zoo.data.audio import resample, source_windows
+    from zoo.data.features import FLOOR_DB
+    from zoo.data.featurise import window_logmels
+
+    f = FeatureConfig(n_mels=32, frames=64, hop_length=256)
+    rng = np.random.default_rng(rate)
+    clips = [rng.standard_normal(int(rate * s)).astype(np.float32) for s in (0.02, 0.3, 0.55, 0.9, 1.0, 2.5)]
+    cuts, used = [], []
+    for wave in clips:
+        clip = type("Clip", (), {"wave": wave, "sample_rate": rate})
+        cut, _ = source_windows(clip, f.samples, f.sample_rate, f.max_windows)
+        cuts.append(cut)
+        used += [min(len(wave), cut.shape[-1])] * len(cut)
+    cut = torch.cat(cuts)
+    got = window_logmels(cut, used, rate, f)
+    plain = LogMel(f)(fit_length(resample(cut, rate, f.sample_rate), f.samples))
+    assert got.shape == plain.shape
+    torch.testing.assert_close(got, plain, atol=0.05, rtol=0)  # float rounding at -90 dB and below
+    loud = plain > plain.amax(dim=(1, 2, 3), keepdim=True) - 60
+    assert (got - plain)[loud].abs().max() < 1e-3
+    short = got[0, 0]  # 20 ms of audio: the frames past it and the resampler's reach are the floor
+    assert (short[:, 8:] == FLOOR_DB).all() and (plain[0, 0][:, 8:] == FLOOR_DB).all()
+
+
 def test_windows_cover_the_whole_clip():
     from zoo.data.audio import window_starts
 

@@ -22,6 +22,7 @@ from zoo.config import FeatureConfig, features_identity
 from zoo.data.audio import Decoded, DecodeError, fit_length, read_clip, resample, source_windows
 from zoo.data.clips import AUDIO_SUFFIXES
 from zoo.data.features import LogMel
+from zoo.data.featurise import window_logmels
 from zoo.data.normalise import normalise_windows
 from zoo.errors import ZooError
 from zoo.evaluate import clip_pool
@@ -126,18 +127,22 @@ class TrainedRun:
         return np.array(starts) / f.sample_rate, torch.stack([wave[s : s + size] for s in starts]), False
 
     def evaluation_windows(self, clip: Decoded):
-        """The windows the run's evaluation cut from a clip (zoo.data.cache does the same): evenly spaced,
-        covering the clip, at most features.max_windows, cut at the clip's own rate then resampled."""
+        """The windows the run's evaluation cut from a clip, as their log-mels (zoo.data.featurise makes the
+        cache the same way): evenly spaced, covering the clip, at most features.max_windows, cut at the clip's
+        own rate then resampled."""
         f = self.features
         cut, seconds = source_windows(clip, f.samples, f.sample_rate, f.max_windows)
-        waves = fit_length(resample(cut, clip.sample_rate, f.sample_rate), f.samples)
-        return np.array(seconds), waves, clip.duration_s < self.window_s
+        used = [min(len(clip.wave), cut.shape[-1])] * len(cut)
+        logmels = window_logmels(cut, used, clip.sample_rate, f)
+        return np.array(seconds), logmels, clip.duration_s < self.window_s
 
     # the model
     @torch.inference_mode()
     def inputs(self, waves: torch.Tensor) -> torch.Tensor:
-        """(k, samples) waveforms -> normalised log-mels (k, 1, n_mels, frames), as the model was trained."""
-        x = normalise_windows(self.logmel(waves.to(self.device, torch.float32)), self.features.normalise)
+        """(k, samples) waveforms, or their (k, 1, n_mels, frames) log-mels -> normalised log-mels, as the
+        model was trained."""
+        x = waves.to(self.device, torch.float32)
+        x = normalise_windows(x if x.ndim == 4 else self.logmel(x), self.features.normalise)
         return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()
@@ -266,7 +271,7 @@ def apply_to_files(
             skipped[path] = str(clip)
         else:
             if policy == "evaluation":
-                starts, waves, padded = run.evaluation_windows(clip)
+                starts, waves, padded = run.evaluation_windows(clip)  # log-mels
             else:
                 starts, waves, padded = run.sliding(torch.from_numpy(clip.wave), clip.sample_rate, hop_s)
             ends = run.ends(starts, clip.duration_s)

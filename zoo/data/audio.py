@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import math
 import os
 import re
@@ -86,10 +85,13 @@ def _recording(path: str) -> Decoded:
 
 
 def read_file(path: str | Path) -> Decoded:
-    """Read `path` once (bytes hashed, then decoded by soundfile) and mix it to mono, at its own rate.
+    """Read `path` (its bytes hashed, then decoded by soundfile) and mix it to mono, at its own rate.
 
-    Raises DecodeError (with a short reason) for missing, empty, truncated, undecodable, NaN/Inf or silent
-    files. Only C code runs for long here (file read, md5, libsndfile, numpy), so threads decode in parallel.
+    libsndfile reads the file by its path, with its own C I/O: through a Python file object (io.BytesIO of
+    the hashed bytes) it makes a Python call per read and takes 2-3x as long on short clips; the second
+    read comes from the page cache. Raises DecodeError (with a short reason) for missing, empty,
+    truncated, undecodable, NaN/Inf or silent files. Only C code runs for long here (file read, md5,
+    libsndfile, numpy), so threads decode in parallel.
     """
     path = Path(path)
     try:
@@ -105,13 +107,11 @@ def read_file(path: str | Path) -> Decoded:
     if not raw:
         raise DecodeError("empty file (0 bytes)")
     try:
-        with sf.SoundFile(io.BytesIO(raw)) as f:
+        with sf.SoundFile(str(path)) as f:
             promised, rate, subtype = f.frames, f.samplerate, f.subtype
             data = f.read(dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for bad files
-        reason = re.sub(
-            r"Error opening <_io\.BytesIO object at 0x[0-9a-f]+>: ", "", " ".join(str(exc).split())
-        )
+        reason = " ".join(str(exc).split()).replace(f"Error opening {str(path)!r}: ", "")
         raise DecodeError(f"cannot decode: {reason}") from None
     if data.shape[0] == 0:
         raise DecodeError("no audio frames")
@@ -162,11 +162,34 @@ def resample(waves: torch.Tensor, rate: int, target: int) -> torch.Tensor:
     pair). A rate that shares almost no factor with the target (4001 Hz -> 16 kHz) would need a kernel of
     millions of taps (gigabytes): it is taken as the nearest multiple of 100 Hz instead, a pitch and tempo
     change of at most 50 / rate (0.025 % at 4001 Hz; callers fit the length to the window)."""
-    if rate == target:
-        return waves
-    if target // math.gcd(rate, target) > MAX_PHASES:
+    kernel = _kernel(rate, target)
+    return waves if kernel is None else kernel(waves)
+
+
+def _kernel(rate: int, target: int) -> torchaudio.transforms.Resample | None:
+    """The resampler resample() applies (None: the rates are equal)."""
+    if rate != target and target // math.gcd(rate, target) > MAX_PHASES:
         rate = max(100, round(rate / 100) * 100)
-    return waves if rate == target else _resampler(rate, target)(waves)
+    return None if rate == target else _resampler(rate, target)
+
+
+def resampled_reach(used: int, rate: int, target: int) -> int:
+    """Of a waveform whose samples from `used` on are zero: where its resampled samples are all zero from."""
+    kernel = _kernel(rate, target)
+    if kernel is None:
+        return used
+    orig, new = kernel.orig_freq // kernel.gcd, kernel.new_freq // kernel.gcd
+    # output block j (new samples) reads the samples [j*orig - width, (j+1)*orig + width)
+    return -(-(used + kernel.width) // orig) * new
+
+
+def source_needed(samples: int, rate: int, target: int) -> int:
+    """How many samples at `rate` decide the first `samples` of the resampled waveform."""
+    kernel = _kernel(rate, target)
+    if kernel is None:
+        return samples
+    orig, new = kernel.orig_freq // kernel.gcd, kernel.new_freq // kernel.gcd
+    return ((samples - 1) // new + 1) * orig + kernel.width
 
 
 def load_mono(path: str | Path, sample_rate: int) -> torch.Tensor:

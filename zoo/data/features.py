@@ -27,7 +27,8 @@ class LogMel(torch.nn.Module):
         )
         self.register_buffer("fbanks", fbanks.T.contiguous(), persistent=False)  # (n_mels, n_freqs)
 
-    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+    def forward(self, waves: torch.Tensor, frames: int | None = None) -> torch.Tensor:
+        """The first `frames` frames (default: the window's)."""
         spec = torch.stft(
             waves,
             self.n_fft,
@@ -36,7 +37,7 @@ class LogMel(torch.nn.Module):
             center=True,
             pad_mode="reflect",
             return_complex=True,
-        )[..., : self.frames]
+        )[..., : frames or self.frames]
         power = spec.real.square() + spec.imag.square()  # (batch, n_freqs, frames)
         mel = torch.matmul(self.fbanks, power)  # (batch, n_mels, frames)
         return mel.clamp_min_(DB_FLOOR).log10_().mul_(10.0)[:, None]

@@ -1,5 +1,5 @@
 """Turn clips into log-mel windows: each worker of the decoder pool takes a chunk of clips and decodes, cuts,
-resamples and featurises it (one resampling and one STFT per sample rate in the chunk), and this process
+resamples and featurises it (one resampling and one STFT per sample rate and length), and this process
 gathers the chunks in order. All the work is in the workers, so it spreads over every core."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import pandas as pd
 import torch
 
 from zoo.config import FeatureConfig
-from zoo.data.audio import DecodeError, fit_length, resample, source_windows
+from zoo.data.audio import DecodeError, fit_length, resample, resampled_reach, source_needed, source_windows
 from zoo.data.decode import decoder_pool, load_clip, worker_count
-from zoo.data.features import LogMel
+from zoo.data.features import FLOOR_DB, LogMel
 
 CHUNK = 64  # clips per task: small enough to balance the workers, large enough to batch the STFT
+BUCKET = 8  # frames: windows padded to about as far are transformed together
 Progress = Callable[[int, int, int], None]  # (clips done, clips in all, clips skipped)
 
 
@@ -34,6 +35,30 @@ class Chunk:
 @lru_cache(maxsize=4)
 def _logmel(features: FeatureConfig) -> LogMel:
     return LogMel(features)
+
+
+def window_logmels(cut: torch.Tensor, used: list[int], rate: int, features: FeatureConfig) -> torch.Tensor:
+    """(k, length) windows at `rate`, the first used[i] samples of window i audio and the rest zeros (a clip
+    shorter than the window, padded) -> (k, 1, n_mels, frames) log-mels at features.sample_rate: the numbers
+    of LogMel(resample(window)) to float rounding, without the work on the padding. A frame that sees only
+    zeros is the floor (FLOOR_DB) exactly, so each window is resampled and transformed only as far as its
+    audio reaches; windows that reach about as far (within BUCKET frames) share one resampling and one STFT.
+    """
+    f, logmel = features, _logmel(features)
+    half = f.n_fft // 2
+    out = torch.full((len(cut), 1, f.n_mels, f.frames), FLOOR_DB)
+    reach = torch.tensor([resampled_reach(u, rate, f.sample_rate) for u in used])
+    needed = (reach + half + f.hop_length - 1) // f.hop_length  # frame j sees [j*hop - half, j*hop + half)
+    bucket = torch.clamp((needed + BUCKET - 1) // BUCKET * BUCKET, max=f.frames)
+    for frames in bucket.unique().tolist():
+        rows = (bucket == frames).nonzero()[:, 0]
+        if frames == f.frames:  # the whole window, its end reflected as the STFT pads it
+            out[rows] = logmel(fit_length(resample(cut[rows], rate, f.sample_rate), f.samples))
+            continue
+        samples = (frames - 1) * f.hop_length + half  # what the first `frames` frames see: no padding
+        waves = resample(cut[rows, : source_needed(samples, rate, f.sample_rate)], rate, f.sample_rate)
+        out[rows, ..., :frames] = logmel(fit_length(waves[:, :samples], samples), frames)
+    return out
 
 
 def featurise(paths: list[str], features: FeatureConfig) -> Chunk:
@@ -57,13 +82,13 @@ def featurise(paths: list[str], features: FeatureConfig) -> Chunk:
                 "reason": "",
             }
         )
-        by_rate.setdefault(clip.sample_rate, []).append((row, cut, seconds))
-    for rate, items in by_rate.items():  # one resampling and one STFT per rate
-        waves = resample(torch.cat([cut for _, cut, _ in items]), rate, features.sample_rate)
+        by_rate.setdefault(clip.sample_rate, []).append((row, cut, seconds, len(clip.wave)))
+    for rate, items in by_rate.items():  # per rate: one resampling and one STFT per bucket of windows
+        used = [min(n, cut.shape[-1]) for _, cut, _, n in items for _ in range(len(cut))]
         with torch.inference_mode():
-            chunk.x.append(_logmel(features)(fit_length(waves, features.samples)))
-        chunk.owner += [row for row, cut, _ in items for _ in range(len(cut))]
-        chunk.start += [t * frame_rate for _, _, seconds in items for t in seconds]
+            chunk.x.append(window_logmels(torch.cat([cut for _, cut, _, _ in items]), used, rate, features))
+        chunk.owner += [row for row, cut, _, _ in items for _ in range(len(cut))]
+        chunk.start += [t * frame_rate for _, _, seconds, _ in items for t in seconds]
     return chunk
 
 
