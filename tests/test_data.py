@@ -231,6 +231,23 @@ def test_window_logmels_skip_the_padding_but_not_a_number(rate):
     assert (short[:, 8:] == FLOOR_DB).all() and (plain[0, 0][:, 8:] == FLOOR_DB).all()
 
 
+SHAPES = [FeatureConfig(), FeatureConfig(n_fft=1024, hop_length=160, frames=101), FeatureConfig(n_fft=256)]
+
+
+@pytest.mark.parametrize("f", SHAPES)
+def test_sliding_windows_share_one_stft_and_keep_their_numbers(f):
+    """LogMel.windows computes each STFT frame of a recording once for the windows that share it; every
+    window's log-mels are what LogMel gives for that window alone (its edges padded by reflection), also for
+    windows off the STFT's hop and in several blocks."""
+    lm = LogMel(f)
+    wave = torch.randn(40 * f.samples)
+    starts = list(range(0, len(wave) - f.samples + 1, f.samples // f.hop_length // 2 * f.hop_length))
+    starts += [len(wave) - f.samples, 777]
+    got = lm.windows(wave, starts, f.samples, block=7)
+    alone = lm(torch.stack([wave[s : s + f.samples] for s in starts]))
+    torch.testing.assert_close(got, alone, atol=1e-4, rtol=0)
+
+
 def test_windows_cover_the_whole_clip():
     from zoo.data.audio import window_starts
 

@@ -104,8 +104,11 @@ def test_predict_and_embed_over_folders_say_what_they_did_to_odd_files(trained, 
     assert files.set_index(files["path"].str.rsplit("/", n=1).str[-1]).loc["short.wav", "padded"]
     windows = pd.read_csv(trained / "p-windows.csv")
     long_rows = windows[windows["path"].str.endswith("long.wav")]
-    window = zoo.load_run(run_dir(trained, "baseline_cnn")).window_s
-    assert long_rows["start_s"].iloc[1] == pytest.approx(window / 2, abs=1e-3)  # half a window apart
+    run = zoo.load_run(run_dir(trained, "baseline_cnn"))
+    stft_hop = run.features.hop_length / run.features.sample_rate
+    assert long_rows["start_s"].iloc[1] == pytest.approx(run.hop_s, abs=1e-3)  # half a window apart,
+    hops = run.hop_s / stft_hop  # to a whole STFT hop
+    assert run.window_s / 2 - stft_hop < run.hop_s <= run.window_s / 2 and abs(hops - round(hops)) < 1e-6
     assert long_rows["end_s"].max() == pytest.approx(3.3, abs=1e-3)  # the last window ends at the end
     assert list(windows.columns[3:]) == ["label_1", "prob_1", "label_2", "prob_2"]
     assert pd.read_csv(trained / "p-skipped.csv")["path"].str.endswith("broken.wav").all()
@@ -145,7 +148,9 @@ def test_load_run_applies_to_a_waveform_in_python(trained):
     run = zoo.load_run(run_dir(trained, "efficientnet_b0"))
     wave = np.random.default_rng(1).standard_normal((2, 40000)).astype(np.float32) * 0.1  # stereo, 2.5 s
     probs = run.predict(wave, 16000)
-    assert probs.values.shape == (5, len(run.classes))  # 4 half-window steps and one ending at the end
+    # windows of 0.992 s every 0.48 s (half a window, down to an STFT hop): 4 in 2.5 s, one ending at the end
+    assert probs.values.shape == (5, len(run.classes))
+    assert probs.start_s.tolist() == pytest.approx([0, 0.48, 0.96, 1.44, 2.5 - 0.992])
     assert np.allclose(probs.values.sum(1), 1, atol=1e-5)
     assert probs.mean().shape == (len(run.classes),)
     assert run.embed(wave, 16000).values.shape == (5, 1280)
@@ -214,7 +219,7 @@ def test_calls_in_an_hour_long_recording_are_found_in_their_windows(tmp_path, mo
     sf.write(tmp_path / "hour.wav", hour.astype(np.float32), rate, subtype="PCM_16")
     assert main(["predict", "best", "hour.wav", "--out", "hour", "--top-k", "1"]) == 0
     windows = pd.read_csv(tmp_path / "hour-windows.csv")
-    assert len(windows) == pytest.approx(3600 / (31 * 128 / 8000 / 2), abs=2)
+    assert len(windows) == pytest.approx(3600 / (15 * 128 / 8000), abs=2)  # every 15 of 31 STFT hops
     touched = np.zeros(len(windows), dtype=bool)
     for t in calls:
         overlap = np.minimum(windows["end_s"], t + 0.3) - np.maximum(windows["start_s"], t)

@@ -150,7 +150,7 @@ def _score_events(args, run, events: dict, target: Path) -> None:
     ]
     if not pairs:
         raise ZooError(f"None of the {len(tables)} --truth table(s) is named after a recording (NAME.txt).")
-    collar = args.collar if args.collar is not None else (args.hop or run.window_s / 2)
+    collar = args.collar if args.collar is not None else (args.hop or run.hop_s)
     scores = pooled_event_scores(pairs, onset_tolerance=collar, offset_tolerance=collar)
     write_json(target, {"collar_s": collar, **scores})
     console.print(

@@ -144,7 +144,11 @@ def _apply(sub, common) -> None:
         apply = sub.add_parser(name, parents=[common], help=text, description=text)
         apply.add_argument("run", help="run id (or its first characters), a run folder, or 'best'")
         apply.add_argument("paths", nargs="+", help="audio files, folders (searched recursively) or globs")
-        apply.add_argument("--hop", type=float, help="seconds between window starts (default: half a window)")
+        apply.add_argument(
+            "--hop",
+            type=float,
+            help="seconds between window starts (default: half a window, down to an STFT hop)",
+        )
         apply.add_argument(
             "--windows",
             choices=("sliding", "evaluation"),

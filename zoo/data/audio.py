@@ -19,6 +19,7 @@ import torchaudio
 
 # Bits per sample of soundfile's subtypes (compressed formats have none: 0)
 MAX_RATE = 1_536_000  # the highest sample rate of any recorder or bat detector we know of (8 x 192 kHz)
+HEADER_BYTES = 1 << 20  # read when no md5 is wanted: a WAV's chunk headers up to its data are in it
 MAX_PHASES = 1000  # at most this many filter phases (target / gcd(rate, target)) in a resampling kernel
 SUBTYPE_BITS = {
     "PCM_S8": 8,
@@ -61,12 +62,12 @@ def file_of(path: str | Path) -> str:
     return match["file"] if match and not Path(path).exists() else str(path)
 
 
-def read_clip(path: str | Path) -> Decoded:
+def read_clip(path: str | Path, hashed: bool = True) -> Decoded:
     """The clip `path` names: a file (see read_file), or a part of one, "reef.wav#t=12.5,16.5" (its own md5:
-    the recording's and the part's)."""
+    the recording's and the part's). hashed=False leaves the md5 out ("") where only the audio is wanted."""
     match = FRAGMENT.match(str(path))
     if match is None or Path(path).exists():
-        return read_file(path)
+        return read_file(path, hashed)
     whole, start, end = _recording(match["file"]), float(match["start"]), float(match["end"])
     first, last = round(start * whole.sample_rate), round(end * whole.sample_rate)
     wave = whole.wave[first:last]
@@ -84,8 +85,9 @@ def _recording(path: str) -> Decoded:
     return read_file(path)
 
 
-def read_file(path: str | Path) -> Decoded:
-    """Read `path` (its bytes hashed, then decoded by soundfile) and mix it to mono, at its own rate.
+def read_file(path: str | Path, hashed: bool = True) -> Decoded:
+    """Read `path` (its bytes hashed, or with hashed=False its header only, then decoded by soundfile) and
+    mix it to mono, at its own rate.
 
     libsndfile reads the file by its path, with its own C I/O: through a Python file object (io.BytesIO of
     the hashed bytes) it makes a Python call per read and takes 2-3x as long on short clips; the second
@@ -95,7 +97,11 @@ def read_file(path: str | Path) -> Decoded:
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        if hashed:
+            raw = path.read_bytes()
+        else:  # the header is enough for the truncation check
+            with path.open("rb") as f:
+                raw = f.read(HEADER_BYTES)
     except FileNotFoundError:
         if path.is_symlink():
             raise DecodeError(
@@ -123,17 +129,19 @@ def read_file(path: str | Path) -> Decoded:
         )
     if rate > MAX_RATE:
         raise DecodeError(f"sample rate {rate} Hz in its header is not a recording's (over {MAX_RATE} Hz)")
-    if not np.isfinite(data).all():
+    integers = subtype.startswith("PCM") or subtype in ("ULAW", "ALAW")  # always finite
+    if not integers and not np.isfinite(data).all():
         raise DecodeError("contains NaN or Inf samples")
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if not np.abs(wave).max() > 0:
+    peak = float(max(data.max(), -data.min()))
+    if not (peak > 0 if data.shape[1] == 1 else np.abs(wave).max() > 0):
         raise DecodeError("silent (all samples are zero)")
-    peak_db = float(20 * np.log10(np.abs(data).max()))
+    peak_db = float(20 * np.log10(peak))
     return Decoded(
         np.ascontiguousarray(wave),
         rate,
         data.shape[1],
-        hashlib.md5(raw).hexdigest(),
+        hashlib.md5(raw).hexdigest() if hashed else "",
         SUBTYPE_BITS.get(subtype, 0),
         round(peak_db, 2),
     )
