@@ -42,7 +42,7 @@ def _trained_run(args, device: str = "cpu"):
 
 def _apply_with_progress(args, what: str):
     """Decode, window and run every file of args.paths with a progress bar in files and audio hours."""
-    from zoo.apply.inference import apply_to_files, audio_files
+    from zoo.apply.recordings import apply_to_files, audio_files
     from zoo.io import check_writable
 
     _check_apply_options(args)
