@@ -146,6 +146,7 @@ def test_bad_runs_are_one_line_errors(trained, monkeypatch, capsys):
 
 def test_load_run_applies_to_a_waveform_in_python(trained):
     run = zoo.load_run(run_dir(trained, "efficientnet_b0"))
+    assert run.amp_dtype is None  # fp32 on a CPU, as its evaluation ran (bf16 on a GPU)
     wave = np.random.default_rng(1).standard_normal((2, 40000)).astype(np.float32) * 0.1  # stereo, 2.5 s
     probs = run.predict(wave, 16000)
     # windows of 0.992 s every 0.48 s (half a window, down to an STFT hop): 4 in 2.5 s, one ending at the end
