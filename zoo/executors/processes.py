@@ -11,6 +11,7 @@ import time
 import warnings
 from dataclasses import dataclass
 
+from zoo.data.decode import worker_count
 from zoo.errors import ZooError
 from zoo.sweep import Emit, Job, Outcome, record_lost_job, run_reporting
 
@@ -84,7 +85,7 @@ class Processes:
         per_gpu = int(1 / self.gpus_per_job + 1e-9)
         n = max(1, min(self.jobs, len(jobs), len(gpus) * per_gpu if gpus else self.jobs))
         slots = [gpus[i % len(gpus)] if gpus else None for i in range(n)]  # GPUs dealt out in turn
-        threads = max(1, (os.cpu_count() or 1) // n)
+        threads = max(1, worker_count() // n)  # the cores this process may use (a container's, a taskset's)
         pool = _Pool(jobs, emit, threads, start_method(bool(gpus), threads))
         try:
             for gpu in slots:
