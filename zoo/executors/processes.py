@@ -11,7 +11,6 @@ import time
 import warnings
 from dataclasses import dataclass
 
-from zoo.data.decode import worker_count
 from zoo.errors import ZooError
 from zoo.sweep import Emit, Job, Outcome, record_lost_job, run_reporting
 
@@ -81,6 +80,8 @@ class Processes:
             )
 
     def run(self, jobs: list[Job], emit: Emit) -> list[Outcome]:
+        from zoo.data.decode import worker_count  # here: listing commands import no torch
+
         gpus = visible_gpus()
         per_gpu = int(1 / self.gpus_per_job + 1e-9)
         n = max(1, min(self.jobs, len(jobs), len(gpus) * per_gpu if gpus else self.jobs))
