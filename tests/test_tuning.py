@@ -15,6 +15,7 @@ import pytest
 from conftest import PLUGINS, TINY_REGISTRY, write_tone
 from zoo.executors import Processes
 from zoo.sweep import Source, plan_of, plan_sweep, run_sweep
+from zoo.train.tuning import few_sources_warning
 
 pytestmark = pytest.mark.slow
 needs_optuna = pytest.mark.skipif(
@@ -60,6 +61,9 @@ def test_every_model_gets_the_same_space_and_number_of_trials_and_the_leaderboar
         assert len(tuned["trials"]) == 3 and set(tuned["chosen"]) == set(blocks[0]["space"])
         best = tuned["trials"][tuned["trial"]]
         assert best["params"] == tuned["chosen"] and best["score"] == tuned["score"]
+        assert config["tuned"]["validation"]["per_class"] == 1.0  # one recording per kind validates
+    # said before the trials: scores that rest on one source per class are mostly noise
+    assert err.count("validation split holds 1 group(s) per class") == 2
     board = (project / "leaderboard" / "synthetic.md").read_text()
     assert "3 trials per run (TPE sampler, median pruner, 2 epochs each)" in board
     assert (project / "leaderboard" / "synthetic-tuning.png").stat().st_size > 0
@@ -103,6 +107,8 @@ def test_shuffled_test_labels_leave_every_tuning_choice_and_validation_history_t
     (first_id, first_tuned, first_history), (second_id, second_tuned, second_history) = seen
     assert first_id != second_id  # other test labels: other data, another run
     assert first_tuned == second_tuned
+    assert first_tuned["validation"] == {"groups": 6, "per_class": 2.0}  # two tones per class: no warning
+    assert few_sources_warning(first_tuned["validation"]) is None
     pd.testing.assert_frame_equal(first_history, second_history)
 
 

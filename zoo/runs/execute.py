@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 from zoo.io import locked, read_json, sweep_temporaries, write_csv, write_json
 from zoo.runs import folder as files
 from zoo.runs.folder import record_failure, retire_damaged, run_damage
@@ -112,7 +112,9 @@ def train_and_evaluate(plan: RunPlan, work: Path, project, listener: Listener) -
     data, val, test = _data(project, splits, work)
     protocol = plan.protocol
     if settings.tuning.trials:  # the study sees `data` (train and validation) only, never `test`
+        sources = _validation_sources(splits)  # said before the trials
         chosen, config["tuned"] = _tune(plan, work, project, data, listener)
+        config["tuned"]["validation"] = sources
         protocol = dataclasses.replace(protocol, **chosen)
         write_json(work / files.CONFIG, config)
     torch.manual_seed(protocol.seed)
@@ -139,6 +141,18 @@ def _data(project, splits, work: Path):
     write_json(work / files.NORMALISATION, {"mean": mean.flatten().tolist(), "std": std.flatten().tolist()})
     n = len(splits.classes)
     return TrainData(train.x, train.y, val.x, val.y, n, mean, std, train.clip, train.start), val, test
+
+
+def _validation_sources(splits) -> dict:
+    """What the study's scores rest on (config.json's tuned.validation); a warning when it is few sources."""
+    import warnings
+
+    from zoo.train.tuning import few_sources_warning, validation_sources
+
+    sources = validation_sources(splits.clips)
+    if (message := few_sources_warning(sources)) is not None:
+        warnings.warn(ZooWarning(message))
+    return sources
 
 
 def _tune(plan: RunPlan, work: Path, project, data, listener: Listener) -> tuple[dict, dict]:

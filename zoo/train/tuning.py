@@ -37,6 +37,31 @@ def suggest(trial, name: str, spec: list):
     return trial.suggest_float(name, float(low), float(high), log=kind == "log")
 
 
+FEW_SOURCES = 2  # validation groups per class (median) below which a study's choice is mostly noise
+
+
+def validation_sources(clips) -> dict:
+    """How many groups (speakers, tapes, recordings) the validation split of a SplitPlan's clips holds, in
+    all and per class (the median): what a trial's score rests on."""
+    val = clips[clips["split"] == "val"]
+    per_class = val.groupby("label")["group"].nunique()
+    median = float(per_class.median()) if len(val) else 0.0
+    return {"groups": int(val["group"].nunique()), "per_class": median}
+
+
+def few_sources_warning(sources: dict) -> str | None:
+    """The warning for a validation split too narrow to tune on, or None."""
+    if sources["per_class"] >= FEW_SOURCES:
+        return None
+    groups, per_class = sources["groups"], sources["per_class"]
+    return (
+        f"tuning: the validation split holds {per_class:g} group(s) per class ({groups} in all), so the "
+        "trials are scored on a few sources and the study picks what suits them (FSDD with one validation "
+        "speaker: test accuracy moved by 0.03 between budgets); more groups in validation (a larger "
+        "[splits] val, or folds) make tuning pay"
+    )
+
+
 def trial_protocol(protocol: Protocol, tuning: TuningConfig, values: dict) -> Protocol:
     """The protocol a trial trains under: its values, and the budget's epochs per trial."""
     epochs = tuning.epochs or protocol.epochs
