@@ -207,9 +207,9 @@ def test_window_logmels_skip_the_padding_but_not_a_number(rate):
     """Windows of clips shorter than the window are resampled and transformed only as far as their audio
     reaches; every frame matches the plain path (resample the padded window, then LogMel), and the frames
     that see only padding are the floor exactly."""
-    from zoo.data.audio import resample, source_windows
+    from zoo.data.audio import resample
     from zoo.data.features import FLOOR_DB
-    from zoo.data.featurise import window_logmels
+    from zoo.data.featurise import clip_windows, window_logmels
 
     f = FeatureConfig(n_mels=32, frames=64, hop_length=256)
     rng = np.random.default_rng(rate)
@@ -217,9 +217,9 @@ def test_window_logmels_skip_the_padding_but_not_a_number(rate):
     cuts, used = [], []
     for wave in clips:
         clip = type("Clip", (), {"wave": wave, "sample_rate": rate})
-        cut, _ = source_windows(clip, f.samples, f.sample_rate, f.max_windows)
+        cut, _, clip_used = clip_windows(clip, f)
         cuts.append(cut)
-        used += [min(len(wave), cut.shape[-1])] * len(cut)
+        used += clip_used
     cut = torch.cat(cuts)
     got = window_logmels(cut, used, rate, f)
     plain = LogMel(f)(fit_length(resample(cut, rate, f.sample_rate), f.samples))

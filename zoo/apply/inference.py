@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from zoo.config import FeatureConfig, features_identity
-from zoo.data.audio import Decoded, fit_length, resample, source_windows
+from zoo.data.audio import Decoded, fit_length, resample
 from zoo.data.features import LogMel
-from zoo.data.featurise import window_logmels
+from zoo.data.featurise import clip_windows, window_logmels
 from zoo.data.normalise import normalise_windows
 from zoo.errors import ZooError
 from zoo.evaluate import clip_pool
@@ -132,35 +132,39 @@ class TrainedRun:
             starts.append(n - size)
         return starts
 
-    def sliding(self, wave: torch.Tensor, sample_rate: int, hop_s: float | None = None):
-        """(starts in seconds, (k, samples) windows at the run's rate, padded): windows every `hop_s` (see
-        _starts); a recording shorter than a window is one window, padded at the end as in training."""
+    def _at_run_rate(self, wave: torch.Tensor, sample_rate: int, hop_s: float | None):
+        """(the recording at the run's rate, one shorter than a window padded at its end as in training; where
+        its sliding windows start, in samples (see _starts; [0] for a short one); whether it was padded)."""
         f = self.features
         wave = resample(wave, sample_rate, f.sample_rate)
         if wave.shape[-1] <= f.samples:
-            return np.zeros(1), fit_length(wave, f.samples)[None], wave.shape[-1] < f.samples
-        starts = self._starts(wave.shape[-1], hop_s)
-        return np.array(starts) / f.sample_rate, torch.stack([wave[s : s + f.samples] for s in starts]), False
+            return fit_length(wave, f.samples), [0], wave.shape[-1] < f.samples
+        return wave, self._starts(wave.shape[-1], hop_s), False
+
+    def sliding(self, wave: torch.Tensor, sample_rate: int, hop_s: float | None = None):
+        """(starts in seconds, (k, samples) windows at the run's rate, padded): windows every `hop_s` (see
+        _starts); a recording shorter than a window is one window, padded at the end as in training."""
+        wave, starts, padded = self._at_run_rate(wave, sample_rate, hop_s)
+        size = self.features.samples
+        return (
+            np.array(starts) / self.features.sample_rate,
+            torch.stack([wave[s : s + size] for s in starts]),
+            padded,
+        )
 
     def sliding_logmels(self, wave: torch.Tensor, sample_rate: int, hop_s: float | None = None):
         """sliding()'s windows as their (k, 1, n_mels, frames) log-mels, each frame of the recording computed
         once (LogMel.windows): the same numbers, in about half the time, with no copy of the windows."""
-        f = self.features
-        wave = resample(wave, sample_rate, f.sample_rate)
-        if wave.shape[-1] <= f.samples:
-            return np.zeros(1), self.logmel(fit_length(wave, f.samples)[None]), wave.shape[-1] < f.samples
-        starts = self._starts(wave.shape[-1], hop_s)
-        logmels = self.logmel.windows(wave.to(self.device), starts, f.samples)
-        return np.array(starts) / f.sample_rate, logmels, False
+        wave, starts, padded = self._at_run_rate(wave, sample_rate, hop_s)
+        logmels = self.logmel.windows(wave.to(self.device), starts, self.features.samples)
+        return np.array(starts) / self.features.sample_rate, logmels, padded
 
     def evaluation_windows(self, clip: Decoded):
         """The windows the run's evaluation cut from a clip, as their log-mels (zoo.data.featurise makes the
         cache the same way): evenly spaced, covering the clip, at most features.max_windows, cut at the clip's
         own rate then resampled."""
-        f = self.features
-        cut, seconds = source_windows(clip, f.samples, f.sample_rate, f.max_windows)
-        used = [min(len(clip.wave), cut.shape[-1])] * len(cut)
-        logmels = window_logmels(cut, used, clip.sample_rate, f)
+        cut, seconds, used = clip_windows(clip, self.features)
+        logmels = window_logmels(cut, used, clip.sample_rate, self.features)
         return np.array(seconds), logmels, clip.duration_s < self.window_s
 
     # the model

@@ -61,6 +61,14 @@ def window_logmels(cut: torch.Tensor, used: list[int], rate: int, features: Feat
     return out
 
 
+def clip_windows(clip, features: FeatureConfig) -> tuple[torch.Tensor, list[float], list[int]]:
+    """A decoded clip's windows at its own rate (audio.source_windows), where each starts (seconds), and how
+    many of each window's samples are audio (window_logmels' `used`: a clip shorter than the window is
+    padded with zeros at the end)."""
+    cut, seconds = source_windows(clip, features.samples, features.sample_rate, features.max_windows)
+    return cut, seconds, [min(len(clip.wave), cut.shape[-1])] * len(cut)
+
+
 def featurise(paths: list[str], features: FeatureConfig) -> Chunk:
     """Decode the clips at `paths` and turn each into its windows' log-mels (in a worker)."""
     chunk, by_rate = Chunk(), {}
@@ -69,7 +77,7 @@ def featurise(paths: list[str], features: FeatureConfig) -> Chunk:
         if isinstance(clip, DecodeError):
             chunk.info.append({"windows": 0, "reason": str(clip)})
             continue
-        cut, seconds = source_windows(clip, features.samples, features.sample_rate, features.max_windows)
+        cut, seconds, used = clip_windows(clip, features)
         chunk.info.append(
             {
                 "sample_rate": clip.sample_rate,
@@ -82,9 +90,9 @@ def featurise(paths: list[str], features: FeatureConfig) -> Chunk:
                 "reason": "",
             }
         )
-        by_rate.setdefault(clip.sample_rate, []).append((row, cut, seconds, len(clip.wave)))
+        by_rate.setdefault(clip.sample_rate, []).append((row, cut, seconds, used))
     for rate, items in by_rate.items():  # per rate: one resampling and one STFT per bucket of windows
-        used = [min(n, cut.shape[-1]) for _, cut, _, n in items for _ in range(len(cut))]
+        used = [u for _, _, _, clip_used in items for u in clip_used]
         with torch.inference_mode():
             chunk.x.append(window_logmels(torch.cat([cut for _, cut, _, _ in items]), used, rate, features))
         chunk.owner += [row for row, cut, _, _ in items for _ in range(len(cut))]
