@@ -3,8 +3,11 @@ compression), which their md5 does not show: the cache records each one's twin."
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import torch
+
+BLOCK = 256  # windows profiled at a time: memory bounded, however large the data set
 
 
 def same_audio(
@@ -12,26 +15,56 @@ def same_audio(
 ) -> list[str]:
     """For each clip, the path of an earlier clip with the same audio in another file (another bit depth,
     container or level of compression), or "": same duration, and first windows within `tolerance_db` of each
-    other wherever either is within 60 dB of its peak. Byte-identical files are left to their md5."""
+    other wherever either is within 60 dB of its peak. Byte-identical files are left to their md5.
+
+    Only clips that share their duration with another are compared: first by their profiles (each mel bin's
+    mean over time, floored 60 dB below the window's peak), then, where those are close, window to window."""
     none = len(owners)
     first = torch.full((len(clips),), none, dtype=torch.long)  # the first window of each clip
-    first = first.scatter_reduce(0, owners, torch.arange(len(owners)), reduce="amin")
-    first[first == none] = -1
+    first = first.scatter_reduce(0, owners, torch.arange(len(owners)), reduce="amin").numpy()
     twin = [""] * len(clips)
-    usable = clips[(clips["reason"] == "") & (first[torch.tensor(clips.index.to_numpy())] >= 0).numpy()]
-    for _, same in usable.groupby(usable["duration_s"].round(3)):
-        if len(same) < 2:
+    usable = clips[(clips["reason"] == "").to_numpy() & (first < none)]
+    duration = usable["duration_s"].round(3)
+    usable = usable[duration.duplicated(keep=False).to_numpy()]
+    later, earlier = _pairs(duration[usable.index].to_numpy())
+    if not len(later):
+        return twin
+    rows, windows = usable.index.to_numpy(), torch.from_numpy(first[usable.index])
+    profile, floor = _profiles(x, windows)
+    close = (profile[later] - profile[earlier]).abs().amax(dim=1) < tolerance_db
+    md5, paths = clips["md5"].to_numpy(), clips["path"].to_numpy()
+    for i, j in zip(later[close.numpy()].tolist(), earlier[close.numpy()].tolist()):
+        a, b = rows[i], rows[j]
+        if twin[a] or md5[a] == md5[b]:
             continue
-        rows = same.index.to_numpy()
-        windows = x[first[torch.tensor(rows)]].flatten(1)
-        floor = windows.max(dim=1, keepdim=True).values - 60
-        profile = windows.clamp_min(floor).view(len(rows), x.shape[2], -1).mean(dim=2)  # per mel bin
-        close = torch.cdist(profile, profile, p=float("inf")) < tolerance_db
-        for i, j in zip(*torch.nonzero(torch.tril(close, diagonal=-1), as_tuple=True)):
-            a, b = rows[int(i)], rows[int(j)]
-            if twin[a] or clips.at[a, "md5"] == clips.at[b, "md5"]:
-                continue
-            loud = torch.maximum(windows[i], windows[j]) > torch.minimum(floor[i], floor[j])
-            if ((windows[i] - windows[j]).abs()[loud].max() < tolerance_db).item():
-                twin[a] = clips.at[b, "path"]
+        wi, wj = x[windows[i]].flatten(), x[windows[j]].flatten()
+        loud = torch.maximum(wi, wj) > min(floor[i], floor[j])
+        if ((wi - wj).abs()[loud].max() < tolerance_db).item():
+            twin[a] = paths[b]
     return twin
+
+
+def _pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of positions (later, earlier) with equal keys, ordered by the later then the earlier."""
+    later, earlier = [], []
+    for members in pd.Series(keys).groupby(keys, sort=False).indices.values():
+        i, j = np.tril_indices(len(members), -1)
+        later.append(members[i])
+        earlier.append(members[j])
+    if not later:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    later, earlier = np.concatenate(later), np.concatenate(earlier)
+    order = np.lexsort((earlier, later))
+    return later[order], earlier[order]
+
+
+def _profiles(x: torch.Tensor, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Of the windows x[windows]: each mel bin's mean over time, floored 60 dB below the window's peak
+    ((k, n_mels)), and that floor ((k,))."""
+    profile, floor = torch.empty(len(windows), x.shape[2]), torch.empty(len(windows))
+    for s in range(0, len(windows), BLOCK):
+        block = x[windows[s : s + BLOCK]].flatten(1)
+        low = block.amax(dim=1, keepdim=True) - 60
+        floor[s : s + BLOCK] = low[:, 0]
+        profile[s : s + BLOCK] = block.clamp_min(low).view(len(block), x.shape[2], -1).mean(dim=2)
+    return profile, floor
