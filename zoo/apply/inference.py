@@ -163,9 +163,9 @@ class TrainedRun:
         """The windows the run's evaluation cut from a clip, as their log-mels (zoo.data.featurise makes the
         cache the same way): evenly spaced, covering the clip, at most features.max_windows, cut at the clip's
         own rate then resampled."""
-        cut, seconds, used = clip_windows(clip, self.features)
+        cut, seconds, used = clip_windows([clip.wave], clip.sample_rate, self.features)
         logmels = window_logmels(cut, used, clip.sample_rate, self.features)
-        return np.array(seconds), logmels, clip.duration_s < self.window_s
+        return np.array(seconds[0]), logmels, clip.duration_s < self.window_s
 
     # the model
     @torch.inference_mode()

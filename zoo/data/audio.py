@@ -86,13 +86,14 @@ def _recording(path: str) -> Decoded:
 
 
 def read_file(path: str | Path, hashed: bool = True) -> Decoded:
-    """Read `path` (its bytes hashed, or with hashed=False its header only, then decoded by soundfile) and
-    mix it to mono, at its own rate.
+    """Read `path` (its bytes hashed, or with hashed=False its header only) and mix it to mono, at its own
+    rate. Raises DecodeError (with a short reason) for missing, empty, truncated, undecodable, NaN/Inf or
+    silent files.
 
-    libsndfile reads the file by its path, with its own C I/O: through a Python file object (io.BytesIO of
-    the hashed bytes) it makes a Python call per read and takes 2-3x as long on short clips; the second
-    read comes from the page cache. Raises DecodeError (with a short reason) for missing, empty,
-    truncated, undecodable, NaN/Inf or silent files. Only C code runs for long here (file read, md5,
+    A whole 16-bit PCM or 32-bit float WAV in the bytes read is taken from them as it is stored (_plain_wav:
+    the numbers libsndfile gives, bit for bit, in a tenth of the time on short clips); any other file is
+    decoded by soundfile (libsndfile), from its path: through a Python file object (io.BytesIO of the bytes)
+    it makes a Python call per read and takes 2-3x as long. Only C code runs for long here (file read, md5,
     libsndfile, numpy), so threads decode in parallel.
     """
     path = Path(path)
@@ -112,21 +113,7 @@ def read_file(path: str | Path, hashed: bool = True) -> Decoded:
         raise DecodeError(f"cannot read: {exc.strerror}") from None
     if not raw:
         raise DecodeError("empty file (0 bytes)")
-    try:
-        with sf.SoundFile(str(path)) as f:
-            promised, rate, subtype = f.frames, f.samplerate, f.subtype
-            data = f.read(dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for bad files
-        reason = " ".join(str(exc).split()).replace(f"Error opening {str(path)!r}: ", "")
-        raise DecodeError(f"cannot decode: {reason}") from None
-    if data.shape[0] == 0:
-        raise DecodeError("no audio frames")
-    promised = max(promised, _wav_data_frames(raw, data.shape[1]) or 0)
-    if data.shape[0] < 0.99 * promised:  # a few frames short (an encoder's padding) is no loss
-        raise DecodeError(
-            f"truncated: the header promises {promised / rate:.3f} s, the file holds "
-            f"{data.shape[0] / rate:.3f} s"
-        )
+    data, rate, subtype = _decode(path, raw)
     if rate > MAX_RATE:
         raise DecodeError(f"sample rate {rate} Hz in its header is not a recording's (over {MAX_RATE} Hz)")
     integers = subtype.startswith("PCM") or subtype in ("ULAW", "ALAW")  # always finite
@@ -147,22 +134,87 @@ def read_file(path: str | Path, hashed: bool = True) -> Decoded:
     )
 
 
-def _wav_data_frames(raw: bytes, channels: int) -> int | None:
-    """The frames a RIFF/WAVE header's data chunk promises (libsndfile quietly reads what is there
-    instead), or None when it is not a WAV or streams with an unknown length."""
+def _decode(path: Path, raw: bytes) -> tuple[np.ndarray, int, str]:
+    """The (frames, channels) float32 samples of `path` (`raw`: its bytes, or their first HEADER_BYTES), its
+    rate and soundfile's subtype name; DecodeError when it cannot be decoded or holds less than promised."""
+    layout = _wav_layout(raw)
+    plain = _plain_wav(raw, layout)
+    if plain is not None:
+        data, rate, subtype = plain
+        promised = len(data)
+    else:
+        try:
+            with sf.SoundFile(str(path)) as f:
+                promised, rate, subtype = f.frames, f.samplerate, f.subtype
+                data = f.read(dtype="float32", always_2d=True)
+        except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for bad files
+            reason = " ".join(str(exc).split()).replace(f"Error opening {str(path)!r}: ", "")
+            raise DecodeError(f"cannot decode: {reason}") from None
+    if data.shape[0] == 0:
+        raise DecodeError("no audio frames")
+    promised = max(promised, layout.frames if layout and layout.frames else 0)
+    if data.shape[0] < 0.99 * promised:  # a few frames short (an encoder's padding) is no loss
+        raise DecodeError(
+            f"truncated: the header promises {promised / rate:.3f} s, the file holds "
+            f"{data.shape[0] / rate:.3f} s"
+        )
+    return data, rate, subtype
+
+
+@dataclass
+class WavLayout:
+    """What a RIFF/WAVE header says: the sample format (1: integers, 3: floats), channels, rate, bytes per
+    frame, bits per sample, where the data chunk's samples start and how many frames it promises (None: an
+    unknown length, as a stream writes it)."""
+
+    format: int
+    channels: int
+    rate: int
+    block: int
+    bits: int
+    data: int
+    frames: int | None
+
+
+def _wav_layout(raw: bytes) -> WavLayout | None:
+    """The layout of a WAV file's header in `raw` (libsndfile quietly reads what is there instead of what the
+    data chunk promises, so a truncated file is seen from this), or None when it is not a WAV or its fmt and
+    data chunks are not in `raw`."""
     if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
         return None
-    offset, bits = 12, 0
+    offset, fmt = 12, None
     while offset + 8 <= len(raw):
-        chunk, size = raw[offset : offset + 4], struct.unpack("<I", raw[offset + 4 : offset + 8])[0]
+        chunk, size = raw[offset : offset + 4], struct.unpack_from("<I", raw, offset + 4)[0]
         if chunk == b"fmt " and offset + 24 <= len(raw):
-            bits = struct.unpack("<H", raw[offset + 22 : offset + 24])[0]
+            fmt = struct.unpack_from("<HHI4xHH", raw, offset + 8)  # format, channels, rate, block, bits
         if chunk == b"data":
-            if size in (0, 0xFFFFFFFF) or not bits:
+            if fmt is None or not fmt[1] or not fmt[4]:
                 return None
-            return size // (channels * -(-bits // 8))
+            frames = None if size in (0, 0xFFFFFFFF) else size // (fmt[1] * -(-fmt[4] // 8))
+            return WavLayout(*fmt, data=offset + 8, frames=frames)
         offset += 8 + size + (size & 1)
     return None
+
+
+PLAIN_WAV = {(1, 16): ("<i2", "PCM_16"), (3, 32): ("<f4", "FLOAT")}  # (format, bits): the numpy type
+
+
+def _plain_wav(raw: bytes, layout: WavLayout | None) -> tuple[np.ndarray, int, str] | None:
+    """(frames, channels) float32, the rate and soundfile's subtype name of a 16-bit PCM or 32-bit float WAV
+    held whole in `raw`, as libsndfile reads it (integers scaled by 1/32768, exactly), or None for any other
+    file (left to libsndfile)."""
+    if layout is None or layout.frames is None or (layout.format, layout.bits) not in PLAIN_WAV:
+        return None
+    if not layout.rate or layout.block != layout.channels * layout.bits // 8:  # odd: libsndfile decides
+        return None
+    dtype, subtype = PLAIN_WAV[layout.format, layout.bits]
+    count = layout.frames * layout.channels
+    if layout.data + count * layout.bits // 8 > len(raw):  # truncated, or only the header was read
+        return None
+    samples = np.frombuffer(raw, dtype, count, layout.data).reshape(layout.frames, layout.channels)
+    if subtype == "FLOAT":
+        return samples.astype(np.float32), layout.rate, subtype  # a copy: the bytes are read-only
+    return np.multiply(samples, np.float32(1 / 32768), dtype=np.float32), layout.rate, subtype
 
 
 def resample(waves: torch.Tensor, rate: int, target: int) -> torch.Tensor:
@@ -228,25 +280,3 @@ def window_starts(n: int, samples: int, max_windows: int) -> list[int]:
     if k == 1 or n <= samples:
         return [max(0, (n - samples) // 2)]  # as fit_length cuts it
     return torch.linspace(0, n - samples, k).round().long().tolist()
-
-
-def windows(wave: torch.Tensor, samples: int, max_windows: int) -> torch.Tensor:
-    """(k, samples): the windows at window_starts; a clip no longer than the window gives one, padded at the
-    end, and one barely longer gives one cropped around the centre."""
-    n = wave.shape[-1]
-    starts = window_starts(n, samples, max_windows)
-    if len(starts) == 1:
-        return fit_length(wave, samples)[None]
-    return torch.stack([wave[s : s + samples] for s in starts])
-
-
-def source_windows(
-    clip: Decoded, samples: int, sample_rate: int, max_windows: int
-) -> tuple[torch.Tensor, list[float]]:
-    """The windows of `clip` cut at its own rate, each long enough to give `samples` at `sample_rate`
-    (windows of equal length resample as one batch, instead of one call per clip), and where each starts
-    in the clip, in seconds."""
-    length = -(-samples * clip.sample_rate // sample_rate)  # ceil: never short of `samples` after resampling
-    wave = torch.from_numpy(clip.wave)
-    starts = window_starts(wave.shape[-1], length, max_windows)
-    return windows(wave, length, max_windows), [s / clip.sample_rate for s in starts]

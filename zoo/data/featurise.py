@@ -8,11 +8,19 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 import torch
 
 from zoo.config import FeatureConfig
-from zoo.data.audio import DecodeError, fit_length, resample, resampled_reach, source_needed, source_windows
+from zoo.data.audio import (
+    DecodeError,
+    fit_length,
+    resample,
+    resampled_reach,
+    source_needed,
+    window_starts,
+)
 from zoo.data.decode import decoder_pool, load_clip, worker_count
 from zoo.data.features import FLOOR_DB, LogMel
 
@@ -61,12 +69,22 @@ def window_logmels(cut: torch.Tensor, used: list[int], rate: int, features: Feat
     return out
 
 
-def clip_windows(clip, features: FeatureConfig) -> tuple[torch.Tensor, list[float], list[int]]:
-    """A decoded clip's windows at its own rate (audio.source_windows), where each starts (seconds), and how
-    many of each window's samples are audio (window_logmels' `used`: a clip shorter than the window is
-    padded with zeros at the end)."""
-    cut, seconds = source_windows(clip, features.samples, features.sample_rate, features.max_windows)
-    return cut, seconds, [min(len(clip.wave), cut.shape[-1])] * len(cut)
+def clip_windows(waves: list[np.ndarray], rate: int, features: FeatureConfig):
+    """The windows of clips at one `rate` (audio.window_starts), cut at that rate into one (windows, length)
+    tensor, each long enough to give features.samples once resampled (windows of equal length resample as
+    one batch): a clip shorter than the window is padded with zeros at the end. With where each clip's
+    windows start (seconds, a list per clip) and how many samples of each window are audio (window_logmels'
+    `used`)."""
+    length = -(-features.samples * rate // features.sample_rate)  # ceil: never short after resampling
+    starts = [window_starts(len(wave), length, features.max_windows) for wave in waves]
+    cut = np.zeros((sum(map(len, starts)), length), np.float32)
+    used = []
+    for wave, clip_starts in zip(waves, starts):
+        for s in clip_starts:
+            part = wave[s : s + length]
+            cut[len(used), : len(part)] = part
+            used.append(len(part))
+    return torch.from_numpy(cut), [[s / rate for s in clip_starts] for clip_starts in starts], used
 
 
 def featurise(paths: list[str], features: FeatureConfig) -> Chunk:
@@ -77,7 +95,6 @@ def featurise(paths: list[str], features: FeatureConfig) -> Chunk:
         if isinstance(clip, DecodeError):
             chunk.info.append({"windows": 0, "reason": str(clip)})
             continue
-        cut, seconds, used = clip_windows(clip, features)
         chunk.info.append(
             {
                 "sample_rate": clip.sample_rate,
@@ -86,23 +103,25 @@ def featurise(paths: list[str], features: FeatureConfig) -> Chunk:
                 "bits": clip.bits,
                 "peak_db": clip.peak_db,
                 "duration_s": round(clip.duration_s, 4),
-                "windows": len(cut),
+                "windows": 0,  # set below
                 "reason": "",
             }
         )
-        by_rate.setdefault(clip.sample_rate, []).append((row, cut, seconds, used))
+        by_rate.setdefault(clip.sample_rate, []).append((row, clip.wave))
     for rate, items in by_rate.items():  # per rate: one resampling and one STFT per bucket of windows
-        used = [u for _, _, _, clip_used in items for u in clip_used]
+        cut, seconds, used = clip_windows([wave for _, wave in items], rate, features)
         with torch.inference_mode():
-            chunk.x.append(window_logmels(torch.cat([cut for _, cut, _, _ in items]), used, rate, features))
-        chunk.owner += [row for row, cut, _, _ in items for _ in range(len(cut))]
-        chunk.start += [t * frame_rate for _, _, seconds, _ in items for t in seconds]
+            chunk.x.append(window_logmels(cut, used, rate, features))
+        for (row, _), clip_seconds in zip(items, seconds):
+            chunk.info[row]["windows"] = len(clip_seconds)
+            chunk.owner += [row] * len(clip_seconds)
+            chunk.start += [t * frame_rate for t in clip_seconds]
     return chunk
 
 
 def featurise_table(table: pd.DataFrame, features: FeatureConfig, progress: Progress | None = None):
-    """Every clip of `table` featurised by the decoder pool, in order: (one dict per clip, as in Chunk.info;
-    {x: windows, clip: the row each came from, start: where in it, in frames})."""
+    """Every clip of `table` featurised by the decoder pool, in order: (one dict per clip, as in
+    Chunk.info; {x: windows, clip: the row each came from, start: where in it, in frames})."""
     paths = table["path"].tolist()
     tasks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     info, xs, owners, starts, skipped = [], [], [], [], 0
