@@ -64,7 +64,7 @@ def clip_table(work: Path):
 def bench_prepare(table, work: Path) -> dict:
     cfg = FeatureConfig()
 
-    def cpu():  # this process and its finished children (the decoding processes)
+    def cpu():  # this process (its decoding threads) and any finished children
         return sum(os.times()[:4])
 
     cpu0, t0 = cpu(), time.perf_counter()

@@ -151,7 +151,7 @@ def test_a_file_whose_permissions_are_fixed_is_read_on_the_next_run(project, zoo
     assert "skipped:" not in zoo_cli("prepare", "--dataset", "folder", "--data-root", "data")[2]
 
 
-# 8: kill -9 or SIGTERM during preparation ends every decoding process
+# 8: kill -9 or SIGTERM during preparation leaves nothing running and no cache that claims to be whole
 
 
 def children_of(pid: int) -> set[int]:
@@ -174,27 +174,32 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the decoding processes")
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to see the zoo's processes")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_killing_preparation_ends_every_decoding_process(project, sig):
+def test_killing_preparation_leaves_no_process_and_no_cache_that_claims_to_be_whole(project, zoo_cli, sig):
+    """Preparation decodes in threads of the zoo process: killed mid-way, nothing of it runs on (it started no
+    process), the half-built cache has no meta.json (what marks a cache complete), and the next prepare
+    builds it whole."""
     two_class_folder(project / "data", per_class=400, seconds=2.0)
     proc = zoo_process("prepare", "--dataset", "folder", "--data-root", "data", cwd=project)
+    caches = project / "cache" / "features" / "folder"
     deadline = time.monotonic() + 60
-    children: set[int] = set()
-    while len(children) < 1 and time.monotonic() < deadline:
-        children = children_of(proc.pid)
-        time.sleep(0.02)
-    assert children, "no decoding processes started"
-    time.sleep(0.3)
-    children |= children_of(proc.pid)
+    while not (caches.is_dir() and any(caches.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    cache = next(caches.iterdir())  # made just before the clips are decoded
+    children = children_of(proc.pid)
     proc.send_signal(sig)
     proc.wait(timeout=30)
+    assert not children, "preparation started processes"
     deadline = time.monotonic() + 5
-    while any(alive(c) for c in children) and time.monotonic() < deadline:
+    while any(alive(c) for c in children_of(proc.pid)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not [c for c in children if alive(c)]
+    assert not [c for c in children_of(proc.pid) if alive(c)]
+    assert not (cache / "meta.json").exists()
     if sig == signal.SIGTERM:
         assert proc.returncode == 143 and "interrupted" in proc.stderr.read()
+    assert zoo_cli("prepare", "--dataset", "folder", "--data-root", "data")[0] == 0
+    assert (cache / "meta.json").is_file()
 
 
 def test_temporaries_of_a_killed_write_are_swept_on_the_next_run(project, zoo_cli):

@@ -56,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The `zoo` console script. After Ctrl-C or SIGTERM (cleaned up by then: decoders killed, partial
-    writes removed) the process ends at once: Python's exit joins worker threads that an interrupt can
-    leave waiting forever, and decoding processes die with this one (PR_SET_PDEATHSIG)."""
+    """The `zoo` console script. After Ctrl-C or SIGTERM (cleaned up by then: partial writes removed) the
+    process ends at once: Python's exit joins worker threads that an interrupt can leave waiting forever,
+    and --jobs worker processes die with this one (PR_SET_PDEATHSIG)."""
     code = main()
     if code in (130, 143):
         sys.stdout.flush()

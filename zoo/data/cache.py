@@ -207,7 +207,7 @@ def prepare(
 
     A damaged cache (a truncated features.pt, say) is rebuilt, and so is one whose skipped clips now decode
     (a file whose permissions were fixed): a skip is never cached for good. Clips are featurised by a pool
-    of processes, a chunk each (zoo.data.featurise). Unusable clips are kept in clips.csv with the reason.
+    of threads, a chunk each (zoo.data.featurise). Unusable clips are kept in clips.csv with the reason.
     """
     folder = Path(cache_root) / cache_key(table, features)
     if (folder / "meta.json").is_file():

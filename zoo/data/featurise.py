@@ -1,6 +1,6 @@
-"""Turn clips into log-mel windows: each worker of the decoder pool takes a chunk of clips and decodes, cuts,
-resamples and featurises it (one resampling and one STFT per sample rate and length), and this process
-gathers the chunks in order. All the work is in the workers, so it spreads over every core."""
+"""Turn clips into log-mel windows: each decoder thread takes a chunk of clips and decodes, cuts, resamples
+and featurises it (one resampling and one STFT per sample rate and bucket of lengths), and the calling
+thread gathers the chunks in order."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from zoo.data.audio import (
     source_needed,
     window_starts,
 )
-from zoo.data.decode import decoder_pool, load_clip, worker_count
+from zoo.data.decode import decoder_threads, load_clip, worker_count
 from zoo.data.features import FLOOR_DB, LogMel
 
 CHUNK = 64  # clips per task: small enough to balance the workers, large enough to batch the STFT
@@ -120,13 +120,13 @@ def featurise(paths: list[str], features: FeatureConfig) -> Chunk:
 
 
 def featurise_table(table: pd.DataFrame, features: FeatureConfig, progress: Progress | None = None):
-    """Every clip of `table` featurised by the decoder pool, in order: (one dict per clip, as in
+    """Every clip of `table` featurised by the decoder threads, in order: (one dict per clip, as in
     Chunk.info; {x: windows, clip: the row each came from, start: where in it, in frames})."""
     paths = table["path"].tolist()
     tasks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     info, xs, owners, starts, skipped = [], [], [], [], 0
-    ahead = 2 * worker_count()  # tasks in flight: every worker busy, memory bounded
-    with decoder_pool() as pool:  # leaving the block (an error, Ctrl-C, SIGTERM) terminates the workers
+    ahead = 2 * worker_count()  # tasks in flight: every thread busy, memory bounded
+    with decoder_threads() as pool:
         pending = [pool.submit(featurise, task, features) for task in tasks[:ahead]]
         for number in range(len(tasks)):
             if number + ahead < len(tasks):

@@ -3,9 +3,11 @@ threads and, where there are GPUs, of the GPUs."""
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import queue
+import signal
 import sys
 import time
 import warnings
@@ -23,8 +25,6 @@ def _worker(gpu: str | None, threads: int, tasks, events, results) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before CUDA starts in this process
     import torch
 
-    from zoo.data.decode import die_with_parent
-
     die_with_parent()  # Ctrl-C is the driver's to handle (it ends the workers); a killed driver ends them
     # a forked worker inherits the driver's display (its console and lock): it writes plain text instead
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
@@ -35,6 +35,17 @@ def _worker(gpu: str | None, threads: int, tasks, events, results) -> None:
         index, job = task
         results.put(("start", index, os.getpid(), None))
         results.put(("done", index, os.getpid(), run_reporting(job, events.put)))
+
+
+def die_with_parent() -> None:
+    """In a worker process: die when the zoo process dies (even by kill -9), and leave Ctrl-C and SIGTERM
+    to it (it ends the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
 
 
 def start_method(gpus: bool, threads: int) -> str:
