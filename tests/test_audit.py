@@ -416,7 +416,7 @@ def test_predict_options_out_of_range_are_one_line_before_any_work(project, zoo_
 def test_a_rate_that_shares_no_factor_with_the_target_resamples_without_a_giant_kernel():
     import torch
 
-    from zoo.data.audio import _resampler, resample
+    from zoo.data.resampling import _resampler, resample
 
     _resampler.cache_clear()
     out = resample(torch.randn(4001), 4001, 16000)  # 16000 phases: about 4 GB of kernel, unsnapped

@@ -237,14 +237,45 @@ def test_long_clips_give_windows_and_short_ones_one(tmp_path):
     assert prepared.tensors["start"].tolist() == pytest.approx([0, last / 3, 2 * last / 3, last, 0], abs=0.01)
 
 
+@pytest.mark.parametrize(
+    "rate, target",
+    [
+        (8000, 16000),
+        (44100, 16000),
+        (22050, 16000),
+        (48000, 16000),
+        (16000, 8000),
+        (8000, 22050),
+        (5000, 16000),
+    ],
+)
+def test_resampling_by_blocks_gives_torchaudios_numbers(rate, target, monkeypatch):
+    """zoo.data.resampling computes torchaudio's Resample from its kernel's non-zero band, by matrix products:
+    the same length and the same samples to float rounding, for batches, short inputs, and long ones that go
+    a segment at a time (SEGMENT made small here so that a few seconds span several)."""
+    import torchaudio
+
+    from zoo.data import resampling
+
+    monkeypatch.setattr(resampling, "SEGMENT", 5000)
+    reference, ours = torchaudio.transforms.Resample(rate, target), resampling.Resampler(rate, target)
+    assert sum(b.phases for b in ours.blocks) == ours.new
+    generator = torch.Generator().manual_seed(rate + target)
+    for shape in [(1,), (7,), (3, 501), (2, 2, 4000), (rate * 3,)]:
+        x = torch.randn(shape, generator=generator)
+        expected, got = reference(x), ours(x)
+        assert got.shape == expected.shape
+        torch.testing.assert_close(got, expected, atol=2e-6, rtol=0)
+
+
 @pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 96000])
 def test_window_logmels_skip_the_padding_but_not_a_number(rate):
     """Windows of clips shorter than the window are resampled and transformed only as far as their audio
     reaches; every frame matches the plain path (resample the padded window, then LogMel), and the frames
     that see only padding are the floor exactly."""
-    from zoo.data.audio import resample
     from zoo.data.features import FLOOR_DB
     from zoo.data.featurise import clip_windows, window_logmels
+    from zoo.data.resampling import resample
 
     f = FeatureConfig(n_mels=32, frames=64, hop_length=256)
     rng = np.random.default_rng(rate)

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from zoo.config import FeatureConfig, features_identity
-from zoo.data.audio import Decoded, fit_length, resample
+from zoo.data.audio import Decoded, fit_length
 from zoo.data.features import LogMel
 from zoo.data.featurise import clip_windows, window_logmels
 from zoo.data.normalise import normalise_windows
+from zoo.data.resampling import resample
 from zoo.errors import ZooError
 from zoo.evaluate import clip_pool
 from zoo.runs import folder as files

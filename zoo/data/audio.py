@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio
 
-# Bits per sample of soundfile's subtypes (compressed formats have none: 0)
+from zoo.data.resampling import resample
+
 MAX_RATE = 1_536_000  # the highest sample rate of any recorder or bat detector we know of (8 x 192 kHz)
 HEADER_BYTES = 1 << 20  # read when no md5 is wanted: a WAV's chunk headers up to its data are in it
-MAX_PHASES = 1000  # at most this many filter phases (target / gcd(rate, target)) in a resampling kernel
+# Bits per sample of soundfile's subtypes (compressed formats have none: 0)
 SUBTYPE_BITS = {
     "PCM_S8": 8,
     "PCM_U8": 8,
@@ -217,51 +217,10 @@ def _plain_wav(raw: bytes, layout: WavLayout | None) -> tuple[np.ndarray, int, s
     return np.multiply(samples, np.float32(1 / 32768), dtype=np.float32), layout.rate, subtype
 
 
-def resample(waves: torch.Tensor, rate: int, target: int) -> torch.Tensor:
-    """(..., samples) at `rate` -> at `target`, with torchaudio's windowed-sinc kernel (cached per rate
-    pair). A rate that shares almost no factor with the target (4001 Hz -> 16 kHz) would need a kernel of
-    millions of taps (gigabytes): it is taken as the nearest multiple of 100 Hz instead, a pitch and tempo
-    change of at most 50 / rate (0.025 % at 4001 Hz; callers fit the length to the window)."""
-    kernel = _kernel(rate, target)
-    return waves if kernel is None else kernel(waves)
-
-
-def _kernel(rate: int, target: int) -> torchaudio.transforms.Resample | None:
-    """The resampler resample() applies (None: the rates are equal)."""
-    if rate != target and target // math.gcd(rate, target) > MAX_PHASES:
-        rate = max(100, round(rate / 100) * 100)
-    return None if rate == target else _resampler(rate, target)
-
-
-def resampled_reach(used: int, rate: int, target: int) -> int:
-    """Of a waveform whose samples from `used` on are zero: where its resampled samples are all zero from."""
-    kernel = _kernel(rate, target)
-    if kernel is None:
-        return used
-    orig, new = kernel.orig_freq // kernel.gcd, kernel.new_freq // kernel.gcd
-    # output block j (new samples) reads the samples [j*orig - width, (j+1)*orig + width)
-    return -(-(used + kernel.width) // orig) * new
-
-
-def source_needed(samples: int, rate: int, target: int) -> int:
-    """How many samples at `rate` decide the first `samples` of the resampled waveform."""
-    kernel = _kernel(rate, target)
-    if kernel is None:
-        return samples
-    orig, new = kernel.orig_freq // kernel.gcd, kernel.new_freq // kernel.gcd
-    return ((samples - 1) // new + 1) * orig + kernel.width
-
-
 def load_mono(path: str | Path, sample_rate: int) -> torch.Tensor:
     """The whole clip as a mono float32 tensor at `sample_rate`."""
     clip = read_clip(path)
     return resample(torch.from_numpy(clip.wave), clip.sample_rate, sample_rate)
-
-
-@lru_cache(maxsize=16)
-def _resampler(orig: int, new: int) -> torchaudio.transforms.Resample:
-    # The transform precomputes its sinc kernel once per rate pair.
-    return torchaudio.transforms.Resample(orig, new)
 
 
 def fit_length(wave: torch.Tensor, samples: int) -> torch.Tensor:

@@ -13,16 +13,10 @@ import pandas as pd
 import torch
 
 from zoo.config import FeatureConfig
-from zoo.data.audio import (
-    DecodeError,
-    fit_length,
-    resample,
-    resampled_reach,
-    source_needed,
-    window_starts,
-)
+from zoo.data.audio import DecodeError, fit_length, window_starts
 from zoo.data.decode import decoder_threads, load_clip, worker_count
 from zoo.data.features import FLOOR_DB, LogMel
+from zoo.data.resampling import resample, resampled_reach, source_needed
 
 CHUNK = 64  # clips per task: small enough to balance the workers, large enough to batch the STFT
 BUCKET = 8  # frames: windows padded to about as far are transformed together
