@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -41,7 +42,7 @@ from reference import (  # noqa: E402
 )
 
 from zoo.config import FeatureConfig, Protocol  # noqa: E402
-from zoo.data.cache import prepare  # noqa: E402
+from zoo.data.cache import FEATURES, prepare  # noqa: E402
 from zoo.registry import load_registry  # noqa: E402
 from zoo.train.batches import Resident, TrainData  # noqa: E402
 from zoo.train.losses import class_weights  # noqa: E402
@@ -107,9 +108,7 @@ def bench_loading(prepared, work: Path, batch: int) -> dict:
     mean, std = x.mean(dim=(0, 1, 3), keepdim=True), x.std(dim=(0, 1, 3), keepdim=True)
 
     t0 = time.perf_counter()
-    data = Resident(
-        torch.load(prepared.dir / "features.pt", weights_only=True)["x"], y, torch.device("cpu"), mean, std
-    )
+    data = Resident(torch.from_numpy(np.load(prepared.dir / FEATURES)), y, torch.device("cpu"), mean, std)
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
     order = torch.randperm(len(data))

@@ -220,7 +220,9 @@ def test_cache_skips_unreadable_clips_lists_them_and_is_reused(tmp_path):
     assert prepared.split(plan, "train").x.shape[1:] == (1, 32, 32)
     again = prepare(table, FEATURES, tmp_path / "cache")
     assert again.dir == prepared.dir
-    assert (prepared.dir / "features.pt").stat().st_mtime_ns == (again.dir / "features.pt").stat().st_mtime_ns
+    assert (prepared.dir / "features.npy").stat().st_mtime_ns == (
+        again.dir / "features.npy"
+    ).stat().st_mtime_ns
 
 
 def test_long_clips_give_windows_and_short_ones_one(tmp_path):

@@ -208,7 +208,7 @@ def test_temporaries_of_a_killed_write_are_swept_on_the_next_run(project, zoo_cl
     cache = next((project / "cache" / "features" / "synthetic").iterdir())
     stale = [
         run_dir / ".metrics.json.x1.tmp",
-        cache / ".features.pt.x2.tmp",
+        cache / ".features.npy.x2.tmp",
         project / "leaderboard" / ".x.md.x3.tmp",
     ]
     for path in stale:
@@ -240,12 +240,15 @@ def test_truncated_metrics_json_is_named_and_the_run_retrained(project, zoo_cli)
     assert json.loads(metrics.read_text())["accuracy"] == good["accuracy"]
 
 
-def test_truncated_feature_cache_is_rebuilt(project, zoo_cli):
+@pytest.mark.parametrize(
+    "name, said", [("features.npy", "features.npy has another size"), ("index.pt", "cannot read it")]
+)
+def test_truncated_feature_cache_is_rebuilt(project, zoo_cli, name, said):
     assert zoo_cli("prepare")[0] == 0
-    features = next((project / "cache" / "features" / "synthetic").iterdir()) / "features.pt"
+    features = next((project / "cache" / "features" / "synthetic").iterdir()) / name
     features.write_bytes(features.read_bytes()[:1000])
     code, _, err = zoo_cli("prepare")
-    assert code == 0 and "features.pt has another size" in err and "rebuilding it" in err
+    assert code == 0 and said in err and "rebuilding it" in err
     code, _, err = zoo_cli("run", "baseline_cnn", "--epochs", "1")
     assert code == 0, err
 
@@ -267,7 +270,7 @@ def test_force_over_a_damaged_cache_keeps_the_finished_run_until_the_new_one_is_
     assert zoo_cli("run", "baseline_cnn", "--epochs", "1")[0] == 0
     run_dir = only_run(project)
     before = (run_dir / "metrics.json").read_text()
-    features = next((project / "cache" / "features" / "synthetic").iterdir()) / "features.pt"
+    features = next((project / "cache" / "features" / "synthetic").iterdir()) / "features.npy"
     features.write_bytes(features.read_bytes()[:1000])
     import zoo.train.trainer
 
@@ -335,7 +338,7 @@ def test_written_files_get_the_umask_mode(project, zoo_cli):
         run_dir / "metrics.json",
         run_dir / "checkpoint.pt",
         project / "leaderboard" / "synthetic.md",
-        next((project / "cache" / "features" / "synthetic").iterdir()) / "features.pt",
+        next((project / "cache" / "features" / "synthetic").iterdir()) / "features.npy",
     ):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
 

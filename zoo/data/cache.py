@@ -1,4 +1,4 @@
-"""Build and load the feature cache: every window of every usable clip in one tensor file, keyed by a
+"""Build and load the feature cache: every window of every usable clip in one array file, keyed by a
 fingerprint of the clip table and the FeatureConfig (splits are cheap index sets made at load time)."""
 
 from __future__ import annotations
@@ -6,12 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
+import struct
 import warnings
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -26,7 +29,10 @@ from zoo.io import read_json, sweep_temporaries, write_atomic, write_json
 
 TABLE_COLUMNS = ("path", "label", "group", "split", "fold", "labels")  # labels: multi-label only
 CLIPS_TYPES = {"label": str, "group": str, "labels": str}
-CACHE_FORMAT = 4  # bump when clips.csv or features.pt change shape: older caches are then built anew
+CACHE_FORMAT = 5  # bump when a file of the cache changes shape: older caches are then built anew
+FEATURES = "features.npy"  # (windows, 1, n_mels, frames) float32 log-mels, as numpy saves an array
+INDEX = "index.pt"  # per window: clip (the row of clips.csv it came from), start (where in it, in frames)
+HEADER_BYTES = 128  # the .npy header: written before the windows are counted, and again after
 
 
 class Rows:
@@ -92,16 +98,24 @@ class Prepared:
         if not isinstance(meta, dict) or not needed <= set(meta):
             return "meta.json lacks what a cache records (damaged or edited)"
         try:
-            if meta.get("features_bytes") != (self.dir / "features.pt").stat().st_size:
-                return "features.pt has another size than when it was written (truncated or replaced)"
+            if meta.get("features_bytes") != (self.dir / FEATURES).stat().st_size:
+                return f"{FEATURES} has another size than when it was written (truncated or replaced)"
             if len(self.clips) != meta["clips"]:
                 return f"clips.csv has {len(self.clips)} clips, not {meta['clips']}"
             x, clip, start = self.tensors["x"], self.tensors["clip"], self.tensors["start"]
             f = meta["features"]
             shape = (meta["windows"], 1, f["n_mels"], f["frames"])
             if tuple(x.shape) != shape or not len(clip) == len(start) == len(x):
-                return f"features.pt holds {tuple(x.shape)} windows, not what meta.json says"
-        except (OSError, KeyError, RuntimeError, ValueError, pd.errors.ParserError) as exc:
+                return f"{FEATURES} holds {tuple(x.shape)} windows, not what meta.json says"
+        except (
+            OSError,
+            EOFError,
+            KeyError,
+            RuntimeError,
+            ValueError,
+            pickle.UnpicklingError,
+            pd.errors.ParserError,
+        ) as exc:
             return f"cannot read it ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
         return None
 
@@ -120,8 +134,9 @@ class Prepared:
     def tensors(self) -> dict:
         """x: (windows, 1, n_mels, frames) raw log-mels; clip: (windows,) row of `clips` each came from;
         start: (windows,) where each starts in its clip, in frames."""
-        # memory-mapped: pages in only what a split uses
-        return torch.load(self.dir / "features.pt", weights_only=True, mmap=True)
+        # x memory-mapped (privately: writable, the file untouched): pages in only what a split uses
+        x = torch.from_numpy(np.load(self.dir / FEATURES, mmap_mode="c"))
+        return {"x": x, **torch.load(self.dir / INDEX, weights_only=True)}
 
     def split(self, plan, name: str, in_memory: bool | None = None) -> Split:
         """The windows of the clips that `plan` (a SplitPlan) puts in split `name`: copied into memory,
@@ -199,15 +214,25 @@ def data_fingerprint(clips: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    """A .npy (format 1.0) header for float32 `shape`, HEADER_BYTES long whatever the shape, so that it can
+    be written before the windows are counted and rewritten in place after."""
+    text = f"{{'descr': '{np.dtype(np.float32).str}', 'fortran_order': False, 'shape': {shape!r}, }}"
+    text = text.ljust(HEADER_BYTES - 11) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode("latin1")
+
+
 def prepare(
     table: pd.DataFrame, features: FeatureConfig, cache_root: Path, progress: Progress | None = None
 ) -> Prepared:
     """The cache for this clip table and FeatureConfig: reused when its key matches and it is whole, else
     built. Call it under the lock of `cache_root` (zoo.project.Project.prepared does).
 
-    A damaged cache (a truncated features.pt, say) is rebuilt, and so is one whose skipped clips now decode
+    A damaged cache (a truncated features.npy, say) is rebuilt, and so is one whose skipped clips now decode
     (a file whose permissions were fixed): a skip is never cached for good. Clips are featurised by a pool
-    of threads, a chunk each (zoo.data.featurise). Unusable clips are kept in clips.csv with the reason.
+    of threads, a chunk each (zoo.data.featurise), and their windows written to features.npy as they come,
+    so that memory holds only the chunks in flight, however large the data set. Unusable clips are kept in
+    clips.csv with the reason.
     """
     folder = Path(cache_root) / cache_key(table, features)
     if (folder / "meta.json").is_file():
@@ -223,22 +248,37 @@ def prepare(
     folder.mkdir(parents=True, exist_ok=True)
     sweep_temporaries(folder)
     table = table[[c for c in TABLE_COLUMNS if c in table.columns]].reset_index(drop=True)
-    info, tensors = featurise_table(table, features, progress)
+    built: dict = {}
+
+    def write_windows(f) -> None:  # a header, each chunk's windows as they come, the header again
+        shape = (0, 1, features.n_mels, features.frames)
+        f.write(_npy_header(shape))
+
+        def write(x: torch.Tensor) -> None:
+            f.write(memoryview(x.contiguous().numpy()))
+
+        built["info"], built["index"] = featurise_table(table, features, write, progress)
+        f.seek(0)
+        f.write(_npy_header((len(built["index"]["clip"]), *shape[1:])))
+
+    write_atomic(folder / FEATURES, write_windows)
+    info, index = built["info"], built["index"]
     clips = pd.concat([table, pd.DataFrame(info, index=table.index)], axis=1)
     empties = {"sample_rate": 0, "channels": 0, "bits": 0, "peak_db": 0.0, "duration_s": 0.0, "md5": ""}
     for column, empty in empties.items():
         clips[column] = clips[column].fillna(empty).astype(type(empty)) if column in clips else empty
-    clips["twin"] = same_audio(clips, tensors["x"], tensors["clip"])
-    write_atomic(folder / "features.pt", lambda f: torch.save(tensors, f))
+    x = torch.from_numpy(np.load(folder / FEATURES, mmap_mode="c"))
+    clips["twin"] = same_audio(clips, x, index["clip"])
+    write_atomic(folder / INDEX, lambda f: torch.save(index, f))
     write_atomic(folder / "clips.csv", lambda f: f.write(clips.to_csv(index=False).encode()))
     meta = {
         "cache_key": folder.name,
         "data_fingerprint": data_fingerprint(clips),
         "features": asdict(features),
         "clips": len(clips),
-        "windows": len(tensors["x"]),
+        "windows": len(x),
         "skipped": int((clips["reason"] != "").sum()),
-        "features_bytes": (folder / "features.pt").stat().st_size,
+        "features_bytes": (folder / FEATURES).stat().st_size,
     }
     write_json(folder / "meta.json", meta)  # written last: its presence marks a complete cache
     return Prepared(folder, meta)

@@ -113,12 +113,19 @@ def featurise(paths: list[str], features: FeatureConfig) -> Chunk:
     return chunk
 
 
-def featurise_table(table: pd.DataFrame, features: FeatureConfig, progress: Progress | None = None):
-    """Every clip of `table` featurised by the decoder threads, in order: (one dict per clip, as in
-    Chunk.info; {x: windows, clip: the row each came from, start: where in it, in frames})."""
+def featurise_table(
+    table: pd.DataFrame,
+    features: FeatureConfig,
+    write: Callable[[torch.Tensor], None],
+    progress: Progress | None = None,
+) -> tuple[list[dict], dict]:
+    """Every clip of `table` featurised by the decoder threads, in order: each chunk's windows handed to
+    `write` as soon as it and those before it are done (none kept here: a cache file grows while the threads
+    work, and memory holds only the chunks in flight). Returns one dict per clip (as in Chunk.info) and
+    {clip: the row each window came from, start: where in it, in frames}."""
     paths = table["path"].tolist()
     tasks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
-    info, xs, owners, starts, skipped = [], [], [], [], 0
+    info, owners, starts, skipped = [], [], [], 0
     ahead = 2 * worker_count()  # tasks in flight: every thread busy, memory bounded
     with decoder_threads() as pool:
         pending = [pool.submit(featurise, task, features) for task in tasks[:ahead]]
@@ -128,16 +135,14 @@ def featurise_table(table: pd.DataFrame, features: FeatureConfig, progress: Prog
             chunk, pending[number] = pending[number].result(), None
             base = number * CHUNK
             info += chunk.info
-            xs += chunk.x
+            for x in chunk.x:
+                write(x)
             owners += [base + row for row in chunk.owner]
             starts += chunk.start
             skipped += sum(1 for item in chunk.info if item["reason"])
             if progress:
                 progress(min(base + CHUNK, len(paths)), len(paths), skipped)
-    x = torch.cat(xs) if xs else torch.empty(0, 1, features.n_mels, features.frames)
-    tensors = {
-        "x": x,
+    return info, {
         "clip": torch.tensor(owners, dtype=torch.long),
         "start": torch.tensor(starts, dtype=torch.float32),
     }
-    return info, tensors
