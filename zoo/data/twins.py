@@ -3,7 +3,6 @@ compression), which their md5 does not show: the cache records each one's twin."
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -18,7 +17,8 @@ def same_audio(
     other wherever either is within 60 dB of its peak. Byte-identical files are left to their md5.
 
     Only clips that share their duration with another are compared: first by their profiles (each mel bin's
-    mean over time, floored 60 dB below the window's peak), then, where those are close, window to window."""
+    mean over time, floored 60 dB below the window's peak; computed for all at once), then, where those are
+    close, window to window."""
     none = len(owners)
     first = torch.full((len(clips),), none, dtype=torch.long)  # the first window of each clip
     first = first.scatter_reduce(0, owners, torch.arange(len(owners)), reduce="amin").numpy()
@@ -26,36 +26,21 @@ def same_audio(
     usable = clips[(clips["reason"] == "").to_numpy() & (first < none)]
     duration = usable["duration_s"].round(3)
     usable = usable[duration.duplicated(keep=False).to_numpy()]
-    later, earlier = _pairs(duration[usable.index].to_numpy())
-    if not len(later):
-        return twin
     rows, windows = usable.index.to_numpy(), torch.from_numpy(first[usable.index])
     profile, floor = _profiles(x, windows)
-    close = (profile[later] - profile[earlier]).abs().amax(dim=1) < tolerance_db
     md5, paths = clips["md5"].to_numpy(), clips["path"].to_numpy()
-    for i, j in zip(later[close.numpy()].tolist(), earlier[close.numpy()].tolist()):
-        a, b = rows[i], rows[j]
-        if twin[a] or md5[a] == md5[b]:
-            continue
-        wi, wj = x[windows[i]].flatten(), x[windows[j]].flatten()
-        loud = torch.maximum(wi, wj) > min(floor[i], floor[j])
-        if ((wi - wj).abs()[loud].max() < tolerance_db).item():
-            twin[a] = paths[b]
+    for members in pd.Series(rows).groupby(duration[usable.index].to_numpy()).indices.values():
+        near = torch.cdist(profile[members], profile[members], p=float("inf")) < tolerance_db
+        for i, j in torch.nonzero(torch.tril(near, diagonal=-1)).tolist():  # i later than j
+            i, j = members[i], members[j]
+            a, b = rows[i], rows[j]
+            if twin[a] or md5[a] == md5[b]:
+                continue
+            wi, wj = x[windows[i]].flatten(), x[windows[j]].flatten()
+            loud = torch.maximum(wi, wj) > min(floor[i], floor[j])
+            if ((wi - wj).abs()[loud].max() < tolerance_db).item():
+                twin[a] = paths[b]
     return twin
-
-
-def _pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of positions (later, earlier) with equal keys, ordered by the later then the earlier."""
-    later, earlier = [], []
-    for members in pd.Series(keys).groupby(keys, sort=False).indices.values():
-        i, j = np.tril_indices(len(members), -1)
-        later.append(members[i])
-        earlier.append(members[j])
-    if not later:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    later, earlier = np.concatenate(later), np.concatenate(earlier)
-    order = np.lexsort((earlier, later))
-    return later[order], earlier[order]
 
 
 def _profiles(x: torch.Tensor, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
