@@ -17,6 +17,7 @@ the process too); `--jobs 2` vs one at a time (>= 1.0x); trainer / bare step (>=
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -32,7 +33,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import predict_speed  # noqa: E402
-import sweep_jobs  # noqa: E402
 from reference import (  # noqa: E402
     PerClipFiles,
     batched_floor,
@@ -211,6 +211,15 @@ def bench_zoo_run(work: Path) -> dict:
     return {"wall": wall, "rss_mb": rss, "accuracy": dict(zip(board["model"], board["accuracy"]))}
 
 
+def sweep_times(jobs: int, seeds: int, epochs: int) -> dict:
+    """benchmarks/sweep_jobs.py in a fresh process, as `zoo run --jobs N` starts one: forked from this one,
+    grown by every row before, its workers would copy what no user's zoo process holds."""
+    script = Path(__file__).with_name("sweep_jobs.py")
+    options = ["--jobs", str(jobs), "--seeds", str(seeds), "--epochs", str(epochs), "--json"]
+    done = subprocess.run([sys.executable, str(script), *options], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def readme_block(heading: str) -> str:
     """The first ```bash block after `heading` in the README: the commands a new user copies."""
     text = (ROOT / "README.md").read_text()
@@ -335,7 +344,7 @@ def main() -> None:
                 )
             )
         if not args.quick:
-            times = sweep_jobs.measure(2, seeds=6, epochs=5)
+            times = sweep_times(jobs=2, seeds=6, epochs=5)
             one, two = times.values()
             rows.append(
                 (

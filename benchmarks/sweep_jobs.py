@@ -12,6 +12,7 @@ share the cache. Prints both wall times and their ratio.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -57,8 +58,12 @@ def main() -> int:
     parser.add_argument("--gpus-per-job", type=float, help="the share of a GPU each job gets")
     parser.add_argument("--seeds", type=int, default=6, help="jobs in the sweep")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print the two wall times as one JSON line")
     args = parser.parse_args()
     times = measure(args.jobs, args.seeds, args.epochs, args.gpus_per_job)
+    if args.json:
+        print(json.dumps(times))
+        return 0
     for name, wall in times.items():
         print(f"{name:>14}: {args.seeds} jobs in {wall:.1f} s")
     first, second = times.values()
