@@ -13,7 +13,7 @@ import time
 import warnings
 from dataclasses import dataclass
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 from zoo.sweep import Emit, Job, Outcome, record_lost_job, run_reporting
 
 
@@ -58,6 +58,18 @@ def start_method(gpus: bool, threads: int) -> str:
     return "fork" if fork else "spawn"
 
 
+def cpu_advice(jobs: int, cores: int, gpus: bool) -> str | None:
+    """What --jobs `jobs` will not buy on `cores` CPU cores without GPUs, and why (None: it can help)."""
+    if gpus or jobs < 2 or cores > jobs:
+        return None
+    return (
+        f"--jobs {jobs} on {cores} CPU core{'s' * (cores > 1)}: the runs split the cores that one run at a "
+        "time uses all of, so training takes about as long in all; only their one-threaded parts "
+        "(evaluation, plots) overlap. --jobs pays with more cores than jobs, or with GPUs "
+        "(benchmarks/sweep_jobs.py measures it on this machine)."
+    )
+
+
 def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:
     sys.__stderr__.write(warnings.formatwarning(message, category, filename, lineno, line))
 
@@ -97,7 +109,10 @@ class Processes:
         per_gpu = int(1 / self.gpus_per_job + 1e-9)
         n = max(1, min(self.jobs, len(jobs), len(gpus) * per_gpu if gpus else self.jobs))
         slots = [gpus[i % len(gpus)] if gpus else None for i in range(n)]  # GPUs dealt out in turn
-        threads = max(1, worker_count() // n)  # the cores this process may use (a container's, a taskset's)
+        cores = worker_count()  # the cores this process may use (a container's, a taskset's)
+        threads = max(1, cores // n)
+        if advice := cpu_advice(n, cores, bool(gpus)):
+            warnings.warn(ZooWarning(advice))
         pool = _Pool(jobs, emit, threads, start_method(bool(gpus), threads))
         try:
             for gpu in slots:
