@@ -61,6 +61,32 @@ def test_plain_wavs_are_read_from_their_bytes_as_libsndfile_reads_them(
         read_file(path)
 
 
+def test_parts_of_a_recording_are_decoded_once_per_thread_that_reads_them(tmp_path, monkeypatch):
+    """Preparation decodes in threads: each keeps the recording it read last, so two threads reading parts
+    of two recordings side by side decode each once, not once per part (one shared cache would thrash)."""
+    import threading
+
+    from zoo.data import audio
+
+    paths = [write_tone(tmp_path / f"{name}.wav", sr=8000, seconds=4.0) for name in ("a", "b")]
+    decoded = []
+    read_file = audio.read_file
+    monkeypatch.setattr(audio, "read_file", lambda path, hashed=True: decoded.append(path) or read_file(path))
+    barrier = threading.Barrier(2)
+
+    def parts(path):
+        for start in range(4):
+            barrier.wait()  # the two threads take turns part by part
+            assert len(audio.read_clip(f"{path}#t={start},{start + 1}").wave) == 8000
+
+    threads = [threading.Thread(target=parts, args=(path,)) for path in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(map(str, decoded)) == sorted(map(str, paths))
+
+
 @pytest.mark.parametrize(
     "content, reason",
     [

@@ -8,8 +8,8 @@ import math
 import os
 import re
 import struct
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -79,10 +79,16 @@ def read_clip(path: str | Path, hashed: bool = True) -> Decoded:
     return dataclasses.replace(whole, wave=np.ascontiguousarray(wave), md5=md5)
 
 
-@lru_cache(maxsize=1)
+_last = threading.local()  # per decoding thread: the recording it read last, and its path
+
+
 def _recording(path: str) -> Decoded:
-    """The last recording read whole: its parts come one after another (one decoding for all of them)."""
-    return read_file(path)
+    """The recording this thread read last, whole: its parts come one after another (one decoding for all of
+    them, and one recording in memory per thread)."""
+    if getattr(_last, "path", None) != path:
+        _last.path = _last.clip = None  # the previous recording freed before the next is decoded
+        _last.clip, _last.path = read_file(path), path
+    return _last.clip
 
 
 def read_file(path: str | Path, hashed: bool = True) -> Decoded:
