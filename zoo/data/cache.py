@@ -32,7 +32,7 @@ CLIPS_TYPES = {"label": str, "group": str, "labels": str}
 CACHE_FORMAT = 5  # bump when a file of the cache changes shape: older caches are then built anew
 FEATURES = "features.npy"  # (windows, 1, n_mels, frames) float32 log-mels, as numpy saves an array
 INDEX = "index.pt"  # per window: clip (the row of clips.csv it came from), start (where in it, in frames)
-HEADER_BYTES = 128  # the .npy header: written before the windows are counted, and again after
+NPY_HEADER = 128  # bytes of the .npy header: written before the windows are counted, and again after
 
 
 class Rows:
@@ -215,10 +215,10 @@ def data_fingerprint(clips: pd.DataFrame) -> str:
 
 
 def _npy_header(shape: tuple[int, ...]) -> bytes:
-    """A .npy (format 1.0) header for float32 `shape`, HEADER_BYTES long whatever the shape, so that it can
-    be written before the windows are counted and rewritten in place after."""
+    """A .npy (format 1.0) header for float32 `shape`, NPY_HEADER bytes long whatever the shape, so that it
+    can be written before the windows are counted and rewritten in place after."""
     text = f"{{'descr': '{np.dtype(np.float32).str}', 'fortran_order': False, 'shape': {shape!r}, }}"
-    text = text.ljust(HEADER_BYTES - 11) + "\n"
+    text = text.ljust(NPY_HEADER - 11) + "\n"
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode("latin1")
 
 
