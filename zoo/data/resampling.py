@@ -71,9 +71,11 @@ class Resampler:
         input goes a segment at a time (about SEGMENT samples in all), so that nothing as large as it is
         copied or padded: its zeros beyond the ends are added to each segment that reaches them."""
         shape, length = waves.shape, waves.shape[-1]
-        x = waves.reshape(-1, length)
+        x = waves.reshape(math.prod(shape[:-1]), length)
         target = math.ceil(self.new * length / self.orig)
         out = torch.empty(len(x), target, dtype=x.dtype, device=x.device)
+        if len(x) == 0:  # an empty batch
+            return out.reshape(*shape[:-1], target)
         steps = length // self.orig + 1  # torchaudio's conv1d over the input padded by (width, width + orig)
         per = max(1, SEGMENT // (len(x) * self.orig * self.steps)) * self.steps  # steps per segment
         for first in range(0, steps, per):
