@@ -294,6 +294,8 @@ def test_resampling_by_blocks_gives_torchaudios_numbers(rate, target, monkeypatc
         expected, got = reference(x), ours(x)
         assert got.shape == expected.shape
         torch.testing.assert_close(got, expected, atol=2e-6, rtol=0)
+    assert ours(torch.zeros(0, 3, 100)).shape == (0, 3, reference(torch.zeros(1, 100)).shape[-1])
+    assert ours(torch.zeros(2, 0)).shape == (2, 0)  # torchaudio raises here
 
 
 @pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 96000])
