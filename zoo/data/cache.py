@@ -134,9 +134,7 @@ class Prepared:
     def tensors(self) -> dict:
         """x: (windows, 1, n_mels, frames) raw log-mels; clip: (windows,) row of `clips` each came from;
         start: (windows,) where each starts in its clip, in frames."""
-        # x memory-mapped (privately: writable, the file untouched): pages in only what a split uses
-        x = torch.from_numpy(np.load(self.dir / FEATURES, mmap_mode="c"))
-        return {"x": x, **torch.load(self.dir / INDEX, weights_only=True)}
+        return {"x": mapped_windows(self.dir), **torch.load(self.dir / INDEX, weights_only=True)}
 
     def split(self, plan, name: str, in_memory: bool | None = None) -> Split:
         """The windows of the clips that `plan` (a SplitPlan) puts in split `name`: copied into memory,
@@ -214,6 +212,12 @@ def data_fingerprint(clips: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
+def mapped_windows(folder: Path) -> torch.Tensor:
+    """A cache's windows, memory-mapped privately (writable, the file untouched): only what is used pages
+    in."""
+    return torch.from_numpy(np.load(Path(folder) / FEATURES, mmap_mode="c"))
+
+
 def _npy_header(shape: tuple[int, ...]) -> bytes:
     """A .npy (format 1.0) header for float32 `shape`, NPY_HEADER bytes long whatever the shape, so that it
     can be written before the windows are counted and rewritten in place after."""
@@ -267,7 +271,7 @@ def prepare(
     empties = {"sample_rate": 0, "channels": 0, "bits": 0, "peak_db": 0.0, "duration_s": 0.0, "md5": ""}
     for column, empty in empties.items():
         clips[column] = clips[column].fillna(empty).astype(type(empty)) if column in clips else empty
-    x = torch.from_numpy(np.load(folder / FEATURES, mmap_mode="c"))
+    x = mapped_windows(folder)
     clips["twin"] = same_audio(clips, x, index["clip"])
     write_atomic(folder / INDEX, lambda f: torch.save(index, f))
     write_atomic(folder / "clips.csv", lambda f: f.write(clips.to_csv(index=False).encode()))

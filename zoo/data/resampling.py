@@ -27,13 +27,13 @@ SEGMENT = 1 << 20  # input samples resampled at a time: a long recording goes by
 
 @dataclass
 class Block:
-    """Phases [first, first + phases) for `steps` steps at a time: their outputs are (the view of the
-    padded input from `start`, `matrix.shape[0]` samples every steps * orig) @ matrix."""
+    """`phases` neighbouring phases (Resampler.blocks are in phase order) for `steps` steps at a time: their
+    outputs are (the view of the padded input from `start`, `matrix.shape[0]` samples every steps * orig)
+    @ matrix."""
 
     start: int
-    first: int
     phases: int
-    matrix: torch.Tensor  # (span, steps * phases): column i * phases + q is phase first + q at step i
+    matrix: torch.Tensor  # (span, steps * phases): column i * phases + q: the block's q-th phase at step i
 
 
 class Resampler:
@@ -44,10 +44,9 @@ class Resampler:
         self.orig, self.new = rate // reference.gcd, target // reference.gcd
         self.width = reference.width
         kernel = reference.kernel[:, 0]  # (new, 2 * width + orig)
-        self.taps = kernel.shape[1]
         nonzero = kernel != 0
         lo = nonzero.int().argmax(dim=1)  # each phase's band: [lo, hi)
-        hi = self.taps - nonzero.flip(1).int().argmax(dim=1)
+        hi = kernel.shape[1] - nonzero.flip(1).int().argmax(dim=1)
         band = int((hi - lo).max())
         if self.new > COLUMNS:  # many phases: groups of neighbours (their bands overlap most)
             self.steps, group = 1, COLUMNS
@@ -64,7 +63,7 @@ class Resampler:
                 for q, p in enumerate(phases):
                     at = i * self.orig + int(lo[p]) - start
                     matrix[at : at + int(hi[p] - lo[p]), i, q] = kernel[p, int(lo[p]) : int(hi[p])]
-            self.blocks.append(Block(start, first, len(phases), matrix.reshape(span, -1)))
+            self.blocks.append(Block(start, len(phases), matrix.reshape(span, -1)))
 
     def __call__(self, waves: torch.Tensor) -> torch.Tensor:
         """(..., samples) -> (..., ceil(samples * new / orig)), as torchaudio's Resample gives it. A long
