@@ -1,7 +1,8 @@
 import pytest
 
-from zoo.config import Protocol, load_settings, parse_value
+from zoo.config import Protocol
 from zoo.errors import ZooError
+from zoo.settings import load_settings, parse_value
 
 
 def write(tmp_path, text):

@@ -80,7 +80,8 @@ def test_without_registry_work_is_refused_and_zoo_init_writes_the_defaults(tmp_p
     assert list(tmp_path.iterdir()) == []
     assert zoo_cli("models")[0] == 0  # listing needs no registry
     assert zoo_cli("init")[0] == 0
-    from zoo.config import Protocol, SplitConfig, load_settings
+    from zoo.config import Protocol, SplitConfig
+    from zoo.settings import load_settings
 
     written = load_settings(tmp_path / "registry.toml")
     assert written.protocol == Protocol() and written.splits == SplitConfig()
@@ -485,8 +486,8 @@ def test_recommendation_levels_windows_when_groups_were_recorded_at_different_ga
 
 
 def test_a_data_sets_recommended_features_apply_under_the_registrys(project, zoo_cli):
-    from zoo.config import load_settings
     from zoo.registry import load_registry
+    from zoo.settings import load_settings
 
     spec = load_registry().dataset("fsdd")
     settings = load_settings(project / "registry.toml")  # [features] n_mels, frames, hop_length

@@ -64,9 +64,9 @@ def test_fsdd_official_split_keeps_its_test_set_and_says_speakers_leak(project, 
     )
     assert code == 0, err
     assert "group(s) have clips in more than one split" in err
-    from zoo.config import load_settings
     from zoo.data.cache import Prepared
     from zoo.project import split_data
+    from zoo.settings import load_settings
 
     cache = next((project / "cache" / "features" / "fsdd-official").glob("*/meta.json")).parent
     settings = load_settings(project / "registry.toml")

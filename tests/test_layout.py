@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted((ROOT / "zoo").rglob("*.py"))
 # config.py keeps its field table (every setting with its default, range and comment) in one place
-LONGER = {"zoo/config.py": 520}
+LONGER = {"zoo/config.py": 310}
 
 
 def _name(path: Path) -> str:

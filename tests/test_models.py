@@ -23,8 +23,8 @@ EVERY_MODEL = sorted(REGISTRY.models) + sorted(VARIANTS)
 
 def build_named(name: str, num_classes: int):
     """A registered model or a VARIANTS entry, through the runner's own lookup, without pretrained weights."""
-    from zoo.config import settings_from_dict
     from zoo.runs.plan import model_spec, without_pretrained
+    from zoo.settings import settings_from_dict
 
     settings = settings_from_dict({"models": VARIANTS}, Path("."))
     spec, params = model_spec(settings, REGISTRY, name)

@@ -112,7 +112,7 @@ def test_every_hook_has_a_fixture_plugin_that_implements_it():
 
 
 def test_a_dataset_recommending_an_unknown_feature_is_refused(tmp_path):
-    from zoo.config import settings_from_dict
+    from zoo.settings import settings_from_dict
 
     settings = settings_from_dict({}, tmp_path)
     assert settings.with_recommended_features({"n_fft": 256}, "x").features.n_fft == 256

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from zoo.config import Settings
 from zoo.errors import ZooError
 from zoo.io import locked, read_json, write_json
 from zoo.registry import Registry, load_registry
+from zoo.settings import Settings
 from zoo.specs import merge_options
 
 Waiting = Callable[[str], None]  # told what another zoo process is doing while this one waits for it

@@ -19,8 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from zoo.config import load_settings
 from zoo.errors import ZooError
+from zoo.settings import load_settings
 
 
 @dataclass(frozen=True)

@@ -237,8 +237,8 @@ def load_run(run: str | Path, experiments: str | Path = "experiments", device: s
 def registry_of(run_dir: Path):
     """The plugins a run was made with: the installed ones and the local modules of the registry.toml of its
     project (the nearest one above the run folder), when there is one."""
-    from zoo.config import find_registry, load_settings
     from zoo.registry import load_registry
+    from zoo.settings import find_registry, load_settings
 
     try:
         local = load_settings(find_registry(Path(run_dir))).plugins

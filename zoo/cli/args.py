@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.config import find_registry, load_settings, parse_value, settings_from_dict, with_overrides
 from zoo.errors import ZooError
+from zoo.settings import find_registry, load_settings, parse_value, settings_from_dict, with_overrides
 
 
 def overrides(args) -> dict:

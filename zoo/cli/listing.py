@@ -14,8 +14,8 @@ from zoo.errors import ZooError
 
 
 def cmd_init(args) -> None:
-    from zoo.config import REGISTRY_FILE, render_registry
     from zoo.io import write_text
+    from zoo.settings import REGISTRY_FILE, render_registry
 
     target = Path(args.registry or REGISTRY_FILE)
     if target.exists():

@@ -8,10 +8,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.config import Protocol, Settings, digest, features_identity, protocol_identity, settings_dict
+from zoo.config import Protocol, digest, features_identity, protocol_identity, settings_dict
 from zoo.errors import ZooError
 from zoo.registry import Registry
 from zoo.runs.folder import METRICS
+from zoo.settings import Settings
 from zoo.specs import merge_options
 
 # config.json keys that are not part of the run id: where it ran, and facts that follow from the rest
