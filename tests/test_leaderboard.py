@@ -265,3 +265,23 @@ def test_where_weights_came_from_is_read_from_the_run_not_guessed(tmp_path):
     (exp / "birds/cnn6/r1/metrics.json").write_text(json.dumps(metrics))
     write_leaderboards(exp, tmp_path / "leaderboard")
     assert "| AudioSet |" in (tmp_path / "leaderboard" / "birds.md").read_text()
+
+
+def test_the_tuning_curve_counts_every_trial_and_only_completed_ones_can_be_best():
+    """The x axis of <dataset>-tuning.png is the budget spent: a pruned trial takes its place in the curve
+    at the best so far (its partial score never counts: the study chooses among completed trials)."""
+    from zoo.outputs.board_views import tuning_curve
+
+    def trial(number, state, score):
+        return {"number": number, "state": state, "score": score, "epochs": 1, "params": {}}
+
+    trials = [
+        trial(3, "pruned", 0.9),
+        trial(0, "pruned", 0.2),
+        trial(1, "complete", 0.4),
+        trial(2, "complete", 0.3),
+        trial(4, "fail", None),
+        trial(5, "complete", 0.6),
+    ]
+    curve = tuning_curve(trials)
+    assert np.isnan(curve[0]) and curve[1:] == [0.4, 0.4, 0.4, 0.4, 0.6]

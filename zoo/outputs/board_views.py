@@ -3,6 +3,7 @@ the best validation score by trials (<dataset>-tuning.png), each a registered ou
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,6 +97,17 @@ def plot_per_class(path: Path, board: Board) -> None:
     save_figure(fig, path)
 
 
+def tuning_curve(trials: list[dict]) -> list[float]:
+    """The best validation score of the completed trials after each trial of a study, by trial number: a
+    pruned (or failed) trial spends budget and carries the best so far; NaN before the first completed one."""
+    best, curve = -math.inf, []
+    for trial in sorted(trials, key=lambda t: t["number"]):
+        if trial["state"] == "complete" and trial["score"] is not None:
+            best = max(best, trial["score"])
+        curve.append(best if best > -math.inf else math.nan)
+    return curve
+
+
 def plot_tuning(path: Path, board: Board) -> None:
     """The best validation score found after each trial, per model (the mean over its runs): whether the
     budget was enough (a curve still climbing at the last trial was not) and how the models compare."""
@@ -104,18 +116,14 @@ def plot_tuning(path: Path, board: Board) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for row in board.rows:
-        curves = []
-        for run in row["runs"]:
-            trials = sorted(run["config"].get("tuned", {}).get("trials", []), key=lambda t: t["number"])
-            scores = [-np.inf if t["score"] is None else t["score"] for t in trials if t["state"] != "pruned"]
-            if scores:
-                curves.append(np.maximum.accumulate(scores))
+        curves = [tuning_curve(run["config"].get("tuned", {}).get("trials", [])) for run in row["runs"]]
+        curves = [c for c in curves if c]
         if curves:
             depth = min(len(c) for c in curves)
             best = np.mean([c[:depth] for c in curves], axis=0)
             ax.plot(np.arange(1, depth + 1), best, marker="o", label=row["model"])
     select = board.rows[0]["config"]["protocol"].get("select", "val_loss")
-    ax.set_xlabel("completed trial")
+    ax.set_xlabel("trial (pruned ones included)")
     ax.set_ylabel(f"best {select}" + (" (negated)" if select == "val_loss" else "") + " so far")
     ax.set_title(f"Tuning ({board.dataset}): validation score by trials")
     ax.legend(fontsize=8)
