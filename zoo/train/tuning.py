@@ -2,7 +2,9 @@
 the run's own train and validation splits (never its test split) over one search space, and the run then
 trains with the best trial's values.
 
-The study is seeded (the run's seed), its poor trials are pruned epoch by epoch (Optuna's MedianPruner), and
+The study is seeded (the run's seed), its poor trials are pruned in the second half of their epochs (Optuna's
+MedianPruner: below the median of earlier trials at the same epoch; never before a slow starter or a warm-up
+has had half its epochs, nor at the last epoch, where stopping saves nothing), and
 it lives in an SQLite file in the run folder (tuning.db: a killed study resumes without repeating a finished
 trial, and optuna-dashboard opens it) or in a shared RDB (`[tuning] storage`). A trial's score is the best
 validation score of protocol.select over its epochs, as the run itself is restored by (zoo.train.stopping).
@@ -68,27 +70,32 @@ def trial_protocol(protocol: Protocol, tuning: TuningConfig, values: dict) -> Pr
     return dataclasses.replace(protocol, **values, epochs=epochs, min_epochs=min(protocol.min_epochs, epochs))
 
 
+def prune_from(epochs: int) -> int:
+    """The first epoch (1-based) at which a trial of `epochs` epochs may be pruned: half-way through."""
+    return max(1, math.ceil(epochs / 2))
+
+
 def study_for(tuning: TuningConfig, name: str, storage: str, seed: int, epochs: int):
+    """The study (created, or loaded to resume) with its seeded sampler and its pruner."""
+    import numpy as np
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if tuning.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=seed)
-    else:
-        sampler = optuna.samplers.RandomSampler(seed=seed)
     pruner = (
-        optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 4))
+        optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=prune_from(epochs))
         if tuning.pruner == "median"
         else optuna.pruners.NopPruner()
     )
-    return optuna.create_study(
-        study_name=name,
-        storage=storage,
-        load_if_exists=True,
-        direction="maximize",
-        sampler=sampler,
-        pruner=pruner,
+    study = optuna.create_study(
+        study_name=name, storage=storage, load_if_exists=True, direction="maximize", pruner=pruner
     )
+    # A sampler's random state lives in its process, not in the study: resumed with the run's seed, it would
+    # draw again the points of the trials already made. A study resumed after n trials is seeded by (seed, n).
+    if made := len(study.trials):
+        seed = int(np.random.SeedSequence([seed, made]).generate_state(1)[0])
+    kind = optuna.samplers.TPESampler if tuning.sampler == "tpe" else optuna.samplers.RandomSampler
+    study.sampler = kind(seed=seed)
+    return study
 
 
 def tune(
@@ -118,7 +125,7 @@ def tune(
         def on_epoch(row: dict) -> None:
             selection.update(row)
             trial.report(selection.best_score, row["epoch"])
-            if trial.should_prune():
+            if row["epoch"] < epochs and trial.should_prune():
                 raise optuna.TrialPruned()
 
         fit(trial_protocol(protocol, tuning, values), on_epoch)

@@ -1,0 +1,62 @@
+"""Issue 19: when the tuning study may stop a trial (zoo.train.tuning): from half its epochs, below the median
+of earlier trials at the same epoch, and never at its last epoch, where stopping saves nothing."""
+
+import importlib.util
+
+import pytest
+
+from zoo.config import Protocol, TuningConfig
+from zoo.train.tuning import prune_from, tune
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("optuna") is None,
+    reason="tuning is an optional extra: pip install 'audio-zoo[tune]'",
+)
+
+
+@pytest.mark.parametrize("epochs, first", [(1, 1), (2, 1), (4, 2), (5, 3), (20, 10)])
+def test_a_trial_may_be_pruned_from_half_its_epochs(epochs, first):
+    assert prune_from(epochs) == first
+
+
+def test_slow_starters_run_half_their_epochs_and_a_trial_that_ran_them_all_is_kept(tmp_path):
+    """Trials scored by their learning rate until the last epoch, where the order turns (1 - lr): the low ones
+    lie below the median from the first epoch, yet run until half-way (epoch 3 of 6); those that reach the
+    sixth lie below the median there too, and are kept (the rule before pruned them at their last epoch)."""
+    epochs = 6
+    tuning = TuningConfig(trials=12, epochs=epochs, sampler="random")
+    ran = []
+
+    def fit(protocol, on_epoch):
+        ran.append(0)
+        for epoch in range(1, protocol.epochs + 1):
+            ran[-1] = epoch
+            score = protocol.lr if epoch < protocol.epochs else 1 - protocol.lr
+            on_epoch({"epoch": epoch, "val_loss": 1.0, "val_accuracy": score, "val_macro_f1": 0.0})
+        return []
+
+    chosen, record = tune(Protocol(select="val_accuracy"), tuning, fit, "s", f"sqlite:///{tmp_path / 't.db'}")
+    pruned = [t for t in record["trials"] if t["state"] == "pruned"]
+    assert pruned, "below-median trials are pruned"
+    assert all(prune_from(epochs) <= t["epochs"] < epochs for t in pruned)
+    assert sorted(ran) == sorted(t["epochs"] for t in record["trials"])
+    complete = [t for t in record["trials"] if t["state"] == "complete"]
+    assert all(t["epochs"] == epochs for t in complete)
+    assert len(complete) > 3 and chosen["lr"] == min(t["params"]["lr"] for t in complete)
+
+
+def test_a_resumed_study_draws_new_points_not_those_of_its_first_trials(tmp_path):
+    """A sampler's random state is not in the study: reseeded alike after a restart it would try the first
+    trials' values again and waste the budget the kill left."""
+    storage = f"sqlite:///{tmp_path / 't.db'}"
+
+    def fit(protocol, on_epoch):
+        on_epoch({"epoch": 1, "val_loss": 1.0, "val_accuracy": protocol.lr, "val_macro_f1": 0.0})
+        return []
+
+    for trials in (3, 6):  # three trials, the process ends; the next one resumes the study to six
+        _, record = tune(
+            Protocol(select="val_accuracy"), TuningConfig(trials=trials, epochs=1), fit, "s", storage
+        )
+    points = [tuple(t["params"].values()) for t in record["trials"]]
+    assert len(points) == 6 and len(set(points)) == 6
