@@ -60,3 +60,13 @@ def test_protocol_options_added_later_leave_run_identities_alone_while_off():
     assert warped != before and warped["freq_warp"] == 0.2
     assert protocol_identity({**now, "epochs": 5}) != before  # every other setting still counts
     assert protocol_identity(asdict(Protocol()))["select"] == "val_accuracy"  # today's default: a new id
+
+
+def test_tuned_runs_scored_on_their_best_epoch_keep_the_ids_they_had_before_the_rule_was_named():
+    from zoo.config import TuningConfig
+
+    best = TuningConfig(trials=8, score="best").identity
+    assert "score" not in best and "storage" not in best  # the identity of a tuned run made before
+    assert TuningConfig(trials=8).identity == {**best, "score": "late"}  # today's default: new ids
+    with pytest.raises(ZooError, match=r'\[tuning\]: score = .mean.; use "late" or "best"'):
+        TuningConfig(score="mean").check("[tuning]")

@@ -1,12 +1,13 @@
 """Issue 19: when the tuning study may stop a trial (zoo.train.tuning): from half its epochs, below the median
-of earlier trials at the same epoch, and never at its last epoch, where stopping saves nothing."""
+of earlier trials at the same epoch, and never at its last epoch, where stopping saves nothing; and how a
+trial is scored: the mean over the later half of its epochs, not the best of a few noisy ones."""
 
 import importlib.util
 
 import pytest
 
 from zoo.config import Protocol, TuningConfig
-from zoo.train.tuning import prune_from, tune
+from zoo.train.tuning import prune_from, trial_score, tune
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("optuna") is None,
@@ -24,7 +25,7 @@ def test_slow_starters_run_half_their_epochs_and_a_trial_that_ran_them_all_is_ke
     lie below the median from the first epoch, yet run until half-way (epoch 3 of 6); those that reach the
     sixth lie below the median there too, and are kept (the rule before pruned them at their last epoch)."""
     epochs = 6
-    tuning = TuningConfig(trials=12, epochs=epochs, sampler="random")
+    tuning = TuningConfig(trials=12, epochs=epochs, sampler="random", score="best")
     ran = []
 
     def fit(protocol, on_epoch):
@@ -60,3 +61,39 @@ def test_a_resumed_study_draws_new_points_not_those_of_its_first_trials(tmp_path
         )
     points = [tuple(t["params"].values()) for t in record["trials"]]
     assert len(points) == 6 and len(set(points)) == 6
+
+
+@pytest.mark.parametrize(
+    "scores, late, best",
+    [
+        ([0.3], 0.3, 0.3),
+        ([0.1, 0.5], 0.5, 0.5),
+        ([0.1, 0.5, 0.2], 0.35, 0.5),
+        ([0.1, 0.5, 0.2, 0.4], 0.3, 0.5),
+    ],
+)
+def test_a_trial_is_scored_on_the_later_half_of_its_epochs(scores, late, best):
+    assert trial_score(scores, "late") == pytest.approx(late) and trial_score(scores, "best") == best
+
+
+def test_a_steady_climber_beats_a_lucky_spike(tmp_path):
+    """ast on FSDD: at lr 1.25e-3 its validation accuracy jumps about near chance (one epoch's spike can top
+    all of 7.5e-4's first epochs), at 7.5e-4 it climbs. Scored on its best epoch the study picks the spike;
+    on the later half of its epochs, the climber."""
+    spike, climb = [0.10, 0.50, 0.10, 0.10], [0.10, 0.20, 0.30, 0.35]
+
+    def fit(protocol, on_epoch):
+        for epoch, score in enumerate(spike if protocol.lr > 1e-3 else climb, 1):
+            on_epoch({"epoch": epoch, "val_loss": 1.0, "val_accuracy": score, "val_macro_f1": 0.0})
+        return []
+
+    chosen = {}
+    for rule in ("late", "best"):
+        tuning = TuningConfig(trials=8, epochs=4, sampler="random", pruner="none", score=rule)
+        chosen[rule], record = tune(
+            Protocol(select="val_accuracy"), tuning, fit, rule, f"sqlite:///{tmp_path / rule}.db"
+        )
+        lrs = [t["params"]["lr"] for t in record["trials"]]
+        assert min(lrs) <= 1e-3 < max(lrs), "both kinds of trial were tried"
+    assert chosen["late"]["lr"] <= 1e-3 < chosen["best"]["lr"]
+

@@ -187,6 +187,8 @@ class TuningConfig:
     sampler: str = "tpe"  # tpe (Optuna's TPESampler) | random; seeded by the run's seed
     pruner: str = "median"  # median (stop a trial whose score lies below the median of earlier ones) | none
     epochs: int = field(default=0, metadata=at_least(0))  # epochs per trial; 0: the protocol's
+    # a trial's score: "late", the mean over the later half of its epochs, or "best", its best epoch's
+    score: str = "late"
     # where studies live: "" for tuning.db in each run folder (resumable; optuna-dashboard opens it), or an
     # RDB URL (e.g. postgresql://...) that trials on several hosts share
     storage: str = ""
@@ -197,6 +199,8 @@ class TuningConfig:
             raise ZooError(f'{where}: sampler = {self.sampler!r}; use "tpe" or "random".')
         if self.pruner not in ("median", "none"):
             raise ZooError(f'{where}: pruner = {self.pruner!r}; use "median" or "none".')
+        if self.score not in ("late", "best"):
+            raise ZooError(f'{where}: score = {self.score!r}; use "late" or "best".')
         names = {f.name: f for f in fields(Protocol)}
         for key, value in self.space.items():
             if key not in names or not isinstance(names[key].default, (int, float)):
@@ -216,8 +220,11 @@ class TuningConfig:
 
     @property
     def identity(self) -> dict:
-        """What makes two tuned runs comparable (and their ids): the procedure and budget, not the storage."""
-        return {k: v for k, v in settings_dict(self).items() if k != "storage"}
+        """What makes two tuned runs comparable (and their ids): the procedure and budget, not the storage;
+        `score = "best"`, the only rule before `score` existed, is left out: those runs keep their ids."""
+        return {
+            k: v for k, v in settings_dict(self).items() if k != "storage" and (k, v) != ("score", "best")
+        }
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,14 @@ LOSS_DELTA = 1e-4  # a validation loss must fall by more than this to count as b
 SCORE_DELTA = 1e-9  # an accuracy or F1 must rise by more than this (any real change)
 
 
+def epoch_score(row: dict, select: str) -> float:
+    """An epoch's validation score by `select`, higher is better (the loss negated)."""
+    if select == "val_loss":
+        return -row["val_loss"]
+    # multi-label runs have no accuracy: their headline score, mAP, stands in for it
+    return row[select] if select in row else row["val_map"]
+
+
 @dataclass
 class Selection:
     """The best epoch so far by `select`, and how many epochs have passed without a better one."""
@@ -31,13 +39,10 @@ class Selection:
     def update(self, row: dict) -> bool:
         """Take an epoch's history row (epoch, val_loss, val_accuracy, val_macro_f1); whether it is the new
         best (its weights are then the ones to keep)."""
-        loss = row["val_loss"]
+        loss, score = row["val_loss"], epoch_score(row, self.select)
         if self.select == "val_loss":
             better = loss < self.best_loss - LOSS_DELTA
-            score = -loss
         else:
-            # multi-label runs have no accuracy: their headline score, mAP, stands in for it
-            score = row[self.select] if self.select in row else row["val_map"]
             better = score > self.best_score + SCORE_DELTA or (
                 abs(score - self.best_score) <= SCORE_DELTA and loss < self.best_loss - LOSS_DELTA
             )

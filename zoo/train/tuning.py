@@ -6,19 +6,21 @@ The study is seeded (the run's seed), its poor trials are pruned in the second h
 MedianPruner: below the median of earlier trials at the same epoch; never before a slow starter or a warm-up
 has had half its epochs, nor at the last epoch, where stopping saves nothing), and
 it lives in an SQLite file in the run folder (tuning.db: a killed study resumes without repeating a finished
-trial, and optuna-dashboard opens it) or in a shared RDB (`[tuning] storage`). A trial's score is the best
-validation score of protocol.select over its epochs, as the run itself is restored by (zoo.train.stopping).
+trial, and optuna-dashboard opens it) or in a shared RDB (`[tuning] storage`). A trial's score is its
+validation score of protocol.select (zoo.train.stopping) averaged over the later half of its epochs
+(`[tuning] score = "late"`), or its best epoch's (`"best"`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from typing import Callable
 
 from zoo.config import Protocol, TuningConfig
 from zoo.errors import ZooError
-from zoo.train.stopping import Selection
+from zoo.train.stopping import epoch_score
 
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")  # trials that count against the budget (not one killed mid-way)
 
@@ -68,6 +70,15 @@ def trial_protocol(protocol: Protocol, tuning: TuningConfig, values: dict) -> Pr
     """The protocol a trial trains under: its values, and the budget's epochs per trial."""
     epochs = tuning.epochs or protocol.epochs
     return dataclasses.replace(protocol, **values, epochs=epochs, min_epochs=min(protocol.min_epochs, epochs))
+
+
+def trial_score(scores: list[float], rule: str) -> float:
+    """A trial's score from its epochs' validation scores so far (also what the pruner compares, epoch by
+    epoch). "late": their mean over the later half of the epochs. The best of a few noisy epochs favours the
+    trials whose curves jump most: on FSDD, ast at lr 1.25e-3 (never learns) beat 7.5e-4 (learns) by 7
+    validation clips in 451 on its best of 4 epochs, while over epochs 3-4 of five replicate runs the two
+    never overlapped. "best": the best epoch's, as the run itself is restored."""
+    return max(scores) if rule == "best" else statistics.fmean(scores[len(scores) // 2 :])
 
 
 def prune_from(epochs: int) -> int:
@@ -120,16 +131,16 @@ def tune(
 
     def objective(trial) -> float:
         values = {name: suggest(trial, name, spec) for name, spec in tuning.space.items()}
-        selection = Selection(protocol.select)
+        scores = []
 
         def on_epoch(row: dict) -> None:
-            selection.update(row)
-            trial.report(selection.best_score, row["epoch"])
+            scores.append(epoch_score(row, protocol.select))
+            trial.report(trial_score(scores, tuning.score), row["epoch"])
             if row["epoch"] < epochs and trial.should_prune():
                 raise optuna.TrialPruned()
 
         fit(trial_protocol(protocol, tuning, values), on_epoch)
-        return selection.best_score
+        return trial_score(scores, tuning.score)
 
     def report(study, trial) -> None:
         if on_trial:
