@@ -97,3 +97,21 @@ def test_a_steady_climber_beats_a_lucky_spike(tmp_path):
         assert min(lrs) <= 1e-3 < max(lrs), "both kinds of trial were tried"
     assert chosen["late"]["lr"] <= 1e-3 < chosen["best"]["lr"]
 
+
+def test_a_resumed_study_counts_its_trials_from_those_that_finished(tmp_path):
+    """A trial killed mid-way stays in the study as running: it spends no budget, and the trials after it are
+    said as 3/3, not 4/3."""
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 't.db'}"
+    optuna.create_study(study_name="s", storage=storage, direction="maximize").ask()  # killed mid-way
+    said = []
+
+    def fit(protocol, on_epoch):
+        on_epoch({"epoch": 1, "val_loss": 1.0, "val_accuracy": protocol.lr, "val_macro_f1": 0.0})
+        return []
+
+    _, record = tune(
+        Protocol(select="val_accuracy"), TuningConfig(trials=3, epochs=1), fit, "s", storage, said.append
+    )
+    assert [(t["number"], t["of"]) for t in said] == [(0, 3), (1, 3), (2, 3)] and len(record["trials"]) == 3

@@ -48,7 +48,7 @@ class Epoch:
 @dataclass(frozen=True)
 class Trial:
     job: str
-    number: int  # from 0
+    number: int  # its place in the run's budget, from 0
     of: int
     state: str  # complete | pruned | fail
     score: float | None

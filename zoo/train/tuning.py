@@ -143,8 +143,9 @@ def tune(
         return trial_score(scores, tuning.score)
 
     def report(study, trial) -> None:
-        if on_trial:
-            on_trial({**_trial_record(trial), "of": tuning.trials})
+        if on_trial:  # numbered by its place in the budget: a trial killed mid-way has a number, spends none
+            done = sum(t.state.name in FINISHED for t in study.trials)
+            on_trial({**_trial_record(trial), "number": done - 1, "of": tuning.trials})
 
     left = tuning.trials - sum(t.state.name in FINISHED for t in study.trials)
     if left > 0:
