@@ -187,20 +187,17 @@ class TuningConfig:
     sampler: str = "tpe"  # tpe (Optuna's TPESampler) | random; seeded by the run's seed
     pruner: str = "median"  # median (stop a trial whose score lies below the median of earlier ones) | none
     epochs: int = field(default=0, metadata=at_least(0))  # epochs per trial; 0: the protocol's
-    # a trial's score: "late", the mean over the later half of its epochs, or "best", its best epoch's
-    score: str = "late"
+    score: str = "late"  # a trial's score: late (mean over the later half of its epochs) | best (its best)
     # where studies live: "" for tuning.db in each run folder (resumable; optuna-dashboard opens it), or an
     # RDB URL (e.g. postgresql://...) that trials on several hosts share
     storage: str = ""
     space: Mapping[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_SPACE))
 
     def check(self, where: str) -> None:
-        if self.sampler not in ("tpe", "random"):
-            raise ZooError(f'{where}: sampler = {self.sampler!r}; use "tpe" or "random".')
-        if self.pruner not in ("median", "none"):
-            raise ZooError(f'{where}: pruner = {self.pruner!r}; use "median" or "none".')
-        if self.score not in ("late", "best"):
-            raise ZooError(f'{where}: score = {self.score!r}; use "late" or "best".')
+        choices = {"sampler": ("tpe", "random"), "pruner": ("median", "none"), "score": ("late", "best")}
+        for key, (one, other) in choices.items():
+            if getattr(self, key) not in (one, other):
+                raise ZooError(f'{where}: {key} = {getattr(self, key)!r}; use "{one}" or "{other}".')
         names = {f.name: f for f in fields(Protocol)}
         for key, value in self.space.items():
             if key not in names or not isinstance(names[key].default, (int, float)):
@@ -222,9 +219,8 @@ class TuningConfig:
     def identity(self) -> dict:
         """What makes two tuned runs comparable (and their ids): the procedure and budget, not the storage;
         `score = "best"`, the only rule before `score` existed, is left out: those runs keep their ids."""
-        return {
-            k: v for k, v in settings_dict(self).items() if k != "storage" and (k, v) != ("score", "best")
-        }
+        items = settings_dict(self).items()
+        return {k: v for k, v in items if k != "storage" and (k, v) != ("score", "best")}
 
 
 @dataclass(frozen=True)
