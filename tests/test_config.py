@@ -62,11 +62,15 @@ def test_protocol_options_added_later_leave_run_identities_alone_while_off():
     assert protocol_identity(asdict(Protocol()))["select"] == "val_accuracy"  # today's default: a new id
 
 
-def test_tuned_runs_scored_on_their_best_epoch_keep_the_ids_they_had_before_the_rule_was_named():
-    from zoo.config import TuningConfig
+def test_tuned_runs_made_before_a_tuning_choice_existed_keep_their_ids():
+    from zoo.config import TuningConfig, build_section
 
-    best = TuningConfig(trials=8, score="best").identity
-    assert "score" not in best and "storage" not in best  # the identity of a tuned run made before
-    assert TuningConfig(trials=8).identity == {**best, "score": "late"}  # today's default: new ids
-    with pytest.raises(ZooError, match=r'\[tuning\]: score = .mean.; use "late" or "best"'):
-        TuningConfig(score="mean").check("[tuning]")
+    before = TuningConfig(trials=8, score="best", start="random").identity  # a tuned run made before
+    assert not {"score", "start", "storage"} & set(before)
+    assert TuningConfig(trials=8).identity == {**before, "score": "late", "start": "protocol"}  # new ids
+    for key, bad, message in [
+        ("score", "mean", '"late" or "best"'),
+        ("start", "sampled", '"protocol" or "random"'),
+    ]:
+        with pytest.raises(ZooError, match=rf"\[tuning\]: {key} = .{bad}.; use {message}\.$"):
+            build_section(TuningConfig, {key: bad}, "[tuning]")

@@ -1,13 +1,14 @@
 """Issue 19: when the tuning study may stop a trial (zoo.train.tuning): from half its epochs, below the median
 of earlier trials at the same epoch, and never at its last epoch, where stopping saves nothing; and how a
-trial is scored: the mean over the later half of its epochs, not the best of a few noisy ones."""
+trial is scored: the mean over the later half of its epochs, not the best of a few noisy ones; and which
+trial comes first: the protocol's own values."""
 
 import importlib.util
 
 import pytest
 
 from zoo.config import Protocol, TuningConfig
-from zoo.train.tuning import prune_from, trial_score, tune
+from zoo.train.tuning import protocol_point, prune_from, trial_score, tune
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("optuna") is None,
@@ -115,3 +116,41 @@ def test_a_resumed_study_counts_its_trials_from_those_that_finished(tmp_path):
         Protocol(select="val_accuracy"), TuningConfig(trials=3, epochs=1), fit, "s", storage, said.append
     )
     assert [(t["number"], t["of"]) for t in said] == [(0, 3), (1, 3), (2, 3)] and len(record["trials"]) == 3
+
+
+def flat(protocol, on_epoch):
+    """A trial that scores alike whatever its values: the study's choice is then its tie rule's."""
+    on_epoch({"epoch": 1, "val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": 0.0})
+    return []
+
+
+def test_a_study_tries_the_protocols_values_first_then_the_points_it_drew_without_them(tmp_path):
+    """start = "protocol": the first trial is the recipe every model trains under untuned, kept where no
+    sampled point beats it on validation; the sampled trials after it are the first ones a study without it
+    draws, so every model still tries the same points."""
+    protocol = Protocol(select="val_accuracy")
+    own = {"lr": protocol.lr, "weight_decay": protocol.weight_decay, "warmup_epochs": protocol.warmup_epochs}
+    points, chosen = {}, {}
+    for start in ("protocol", "random"):
+        tuning = TuningConfig(trials=4, epochs=1, start=start)
+        chosen[start], record = tune(protocol, tuning, flat, start, f"sqlite:///{tmp_path / start}.db")
+        points[start] = [t["params"] for t in record["trials"]]
+    assert points["protocol"][0] == own == chosen["protocol"]
+    assert points["protocol"][1:] == points["random"][:3] and own not in points["random"]
+
+
+def test_a_protocol_value_outside_the_space_is_sampled():
+    space = {"lr": [1e-4, 1e-3, "log"], "warmup_epochs": [0, 5, "int"], "freq_warp": [0.05, 0.3, "log"]}
+    assert protocol_point(Protocol(lr=2e-3), TuningConfig(space=space)) == {"warmup_epochs": 0}
+    assert protocol_point(Protocol(), TuningConfig(space=space, start="random")) == {}
+
+
+def test_a_study_killed_in_its_protocol_trial_tries_it_again(tmp_path):
+    import optuna
+
+    storage, protocol, tuning = f"sqlite:///{tmp_path / 't.db'}", Protocol(), TuningConfig(trials=2, epochs=1)
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    study.enqueue_trial(protocol_point(protocol, tuning))
+    study.ask()  # the protocol's trial begins, and the process is killed
+    _, record = tune(protocol, tuning, flat, "s", storage)
+    assert [t["params"] == protocol_point(protocol, tuning) for t in record["trials"]] == [True, False]

@@ -66,7 +66,8 @@ def test_every_model_gets_the_same_space_and_number_of_trials_and_the_leaderboar
     assert err.count("validation split holds 1 group(s) per class") == 2
     board = (project / "leaderboard" / "synthetic.md").read_text()
     recipe = (
-        "3 trials per run (TPE sampler, median pruner, 2 epochs each, scored on the mean of their later half)"
+        "3 trials per run (TPE sampler, the protocol's values first, median pruner, 2 epochs each, scored on"
+        " the mean of their later half)"
     )
     assert recipe in board
     assert (project / "leaderboard" / "synthetic-tuning.png").stat().st_size > 0

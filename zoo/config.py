@@ -31,6 +31,11 @@ def fraction() -> dict:
     return {"range": (0.0, 1.0, True)}
 
 
+def choice(default: str, *others: str) -> Any:
+    """A field whose value is one of these strings, the first by default."""
+    return field(default=default, metadata={"choices": (default, *others)})
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """How a clip becomes a log-mel spectrogram of fixed size (n_mels x frames)."""
@@ -49,7 +54,7 @@ class FeatureConfig:
     # "split": each mel bin standardised by the train split's mean and std; first, "clip": each window's own
     # mean per bin (over time) removed, which takes away a recording's level and channel colouring; "level":
     # each window's own peak removed (and values floored 80 dB below it), which takes away its gain only
-    normalise: str = "split"
+    normalise: str = choice("split", "clip", "level")
 
     @property
     def samples(self) -> int:
@@ -57,8 +62,6 @@ class FeatureConfig:
         return (self.frames - 1) * self.hop_length
 
     def check(self, where: str) -> None:
-        if self.normalise not in ("split", "clip", "level"):
-            raise ZooError(f'{where}: normalise = {self.normalise!r}; use "split", "clip" or "level".')
         nyquist = self.sample_rate / 2
         if self.fmax > nyquist:
             raise ZooError(
@@ -133,10 +136,8 @@ class Protocol:
     freq_warp: float = field(default=0.0, metadata={"range": (0.0, 1.0, False), "off": 0.0})
     time_warp: float = field(default=0.0, metadata={"range": (0.0, 1.0, False), "off": 0.0})
     mixup_alpha: float = field(default=0.0, metadata=at_least(0))  # > 0: mixup with Beta(a, a) weights
-    # draw classes equally often each epoch (the loss is then unweighted) instead of weighting the loss
-    balanced_sampling: bool = False
-    # > 0: clip the gradients' global norm to this
-    grad_clip: float = field(default=0.0, metadata={**at_least(0), "off": 0.0})
+    balanced_sampling: bool = False  # classes drawn equally often (the loss unweighted), not a weighted loss
+    grad_clip: float = field(default=0.0, metadata={**at_least(0), "off": 0.0})  # > 0: clip gradients' norm
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler)
     compile: bool = False  # torch.compile the model (pays a compile time up front; helps long GPU runs)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -168,9 +169,8 @@ def protocol_identity(protocol: Mapping[str, Any]) -> dict:
     return {k: v for k, v in protocol.items() if not (k in off and v == off[k])}
 
 
-# The search space every model is tuned over (zoo.train.tuning): a Protocol field -> [low, high,
-# "log" | "linear" | "int"]. [tuning.space] in registry.toml replaces it (e.g. adding
-# freq_warp = [0.0, 0.3, "linear"]).
+# The search space every model is tuned over (zoo.train.tuning): a Protocol field -> [low, high, "log" |
+# "linear" | "int"]. [tuning.space] in registry.toml replaces it (e.g. adds freq_warp = [0.0, 0.3, "linear"]).
 DEFAULT_SPACE = {
     "lr": [1e-4, 1e-2, "log"],
     "weight_decay": [1e-4, 0.1, "log"],
@@ -184,20 +184,18 @@ class TuningConfig:
     search space, scored on the fold's validation split by protocol.select; 0 trains the protocol as it is."""
 
     trials: int = field(default=0, metadata=at_least(0))
-    sampler: str = "tpe"  # tpe (Optuna's TPESampler) | random; seeded by the run's seed
-    pruner: str = "median"  # median (stop a trial whose score lies below the median of earlier ones) | none
+    sampler: str = choice("tpe", "random")  # Optuna's TPESampler or RandomSampler, seeded by the run's seed
+    pruner: str = choice("median", "none")  # median: stop a trial below the median of earlier ones
     epochs: int = field(default=0, metadata=at_least(0))  # epochs per trial; 0: the protocol's
-    score: str = "late"  # a trial's score: late (mean over the later half of its epochs) | best (its best)
+    score: str = choice("late", "best")  # a trial's score: the mean of its later half of epochs | its best
+    # the first trial: the protocol's own values of the space's settings (those inside it) | a sampled one
+    start: str = choice("protocol", "random")
     # where studies live: "" for tuning.db in each run folder (resumable; optuna-dashboard opens it), or an
     # RDB URL (e.g. postgresql://...) that trials on several hosts share
     storage: str = ""
     space: Mapping[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_SPACE))
 
     def check(self, where: str) -> None:
-        choices = {"sampler": ("tpe", "random"), "pruner": ("median", "none"), "score": ("late", "best")}
-        for key, (one, other) in choices.items():
-            if getattr(self, key) not in (one, other):
-                raise ZooError(f'{where}: {key} = {getattr(self, key)!r}; use "{one}" or "{other}".')
         names = {f.name: f for f in fields(Protocol)}
         for key, value in self.space.items():
             if key not in names or not isinstance(names[key].default, (int, float)):
@@ -217,10 +215,10 @@ class TuningConfig:
 
     @property
     def identity(self) -> dict:
-        """What makes two tuned runs comparable (and their ids): the procedure and budget, not the storage;
-        `score = "best"`, the only rule before `score` existed, is left out: those runs keep their ids."""
-        items = settings_dict(self).items()
-        return {k: v for k, v in items if k != "storage" and (k, v) != ("score", "best")}
+        """What makes tuned runs comparable (and their ids): the procedure and budget, not the storage; the
+        ways before `score` and `start` existed ("best", "random") are left out: those runs keep their ids."""
+        before = {"score": "best", "start": "random", "storage": self.storage}
+        return {k: v for k, v in settings_dict(self).items() if before.get(k) != v}
 
 
 @dataclass(frozen=True)
@@ -229,7 +227,7 @@ class DatasetConfig:
     root: str = ""  # data root; relative paths are relative to registry.toml
     id: str = ""  # name of its experiments/ and leaderboard/ entries; default: `name`
     # byte-identical files: "drop" (one copy kept; all dropped if labels differ) or "keep"
-    duplicates: str = "drop"
+    duplicates: str = choice("drop", "keep")
     options: Mapping[str, Any] = field(default_factory=dict)  # passed to the data set's loader
 
     @property
@@ -271,7 +269,10 @@ def build_section(cls: type, values: Any, where: str) -> Any:
 
 
 def _check_range(f: dataclasses.Field, value: Any, where: str) -> None:
-    """The range a field's metadata declares (at_least, above, fraction), said in one line when broken."""
+    """A field's declared range (at_least, above, fraction) or choices, said in one line when broken."""
+    if (choices := f.metadata.get("choices")) and value not in choices:
+        quoted = [f'"{c}"' for c in choices]
+        raise ZooError(f"{where}: {f.name} = {value!r}; use {', '.join(quoted[:-1])} or {quoted[-1]}.")
     if "range" not in f.metadata:
         return
     low, high, strict = f.metadata["range"]

@@ -16,12 +16,13 @@ def recipe(config: dict) -> str:
         return f"AdamW lr {config['protocol']['lr']:g}"
     space = ", ".join(f"{k} {low:g}-{high:g} ({kind})" for k, (low, high, kind) in t["space"].items())
     per_trial = f"{t['epochs']} epochs" if t["epochs"] else "the protocol's epochs"
+    first = ", the protocol's values first" if t.get("start", "random") == "protocol" else ""
     pruner = ", median pruner" if t["pruner"] == "median" else ""
     scored = "the mean of their later half" if t.get("score", "best") == "late" else "their best epoch"
     return (
         f"AdamW tuned for every model alike: {t['trials']} trials per run ({t['sampler'].upper()} sampler"
-        f"{pruner}, {per_trial} each, scored on {scored}) over {space}, chosen on the run's validation split,"
-        " never its test"
+        f"{first}{pruner}, {per_trial} each, scored on {scored}) over {space}, chosen on the run's"
+        " validation split, never its test"
     )
 
 

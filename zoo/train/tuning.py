@@ -8,7 +8,10 @@ has had half its epochs, nor at the last epoch, where stopping saves nothing), a
 it lives in an SQLite file in the run folder (tuning.db: a killed study resumes without repeating a finished
 trial, and optuna-dashboard opens it) or in a shared RDB (`[tuning] storage`). A trial's score is its
 validation score of protocol.select (zoo.train.stopping) averaged over the later half of its epochs
-(`[tuning] score = "late"`), or its best epoch's (`"best"`).
+(`[tuning] score = "late"`), or its best epoch's (`"best"`). The first trial is the protocol's own values
+(`[tuning] start = "protocol"`), as SMAC's DefaultInitialDesign evaluates the default first: a study
+then moves away from the recipe every model trains under untuned only where a sampled point beats it on
+validation, and every model still tries the same points.
 """
 
 from __future__ import annotations
@@ -81,6 +84,25 @@ def trial_score(scores: list[float], rule: str) -> float:
     return max(scores) if rule == "best" else statistics.fmean(scores[len(scores) // 2 :])
 
 
+def protocol_point(protocol: Protocol, tuning: TuningConfig) -> dict:
+    """The study's first trial under `start = "protocol"`: the protocol's values of its settings, those
+    inside the space (a value outside it, e.g. freq_warp 0 on a log scale, is sampled); {} under "random"."""
+    if tuning.start != "protocol":
+        return {}
+    values = {name: (getattr(protocol, name), spec) for name, spec in tuning.space.items()}
+    return {name: value for name, (value, (low, high, _)) in values.items() if low <= value <= high}
+
+
+def queue_first(study, point: dict) -> None:
+    """Queue the protocol's trial, unless a finished or waiting trial has its values (one a kill ended
+    mid-way is tried again)."""
+    tried = [
+        t.system_attrs.get("fixed_params") for t in study.trials if t.state.name in (*FINISHED, "WAITING")
+    ]
+    if point and point not in tried:
+        study.enqueue_trial(point)
+
+
 def prune_from(epochs: int) -> int:
     """The first epoch (1-based) at which a trial of `epochs` epochs may be pruned: half-way through."""
     return max(1, math.ceil(epochs / 2))
@@ -149,6 +171,7 @@ def tune(
 
     left = tuning.trials - sum(t.state.name in FINISHED for t in study.trials)
     if left > 0:
+        queue_first(study, protocol_point(protocol, tuning))
         study.optimize(objective, n_trials=left, catch=(Diverged,), callbacks=[report])
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     if not complete:
