@@ -217,8 +217,8 @@ class TuningConfig:
     def identity(self) -> dict:
         """What makes tuned runs comparable (and their ids): the procedure and budget, not the storage; the
         ways before `score` and `start` existed ("best", "random") are left out: those runs keep their ids."""
-        before = {"score": "best", "start": "random", "storage": self.storage}
-        return {k: v for k, v in settings_dict(self).items() if before.get(k) != v}
+        before = {"score": "best", "start": "random"}
+        return {k: v for k, v in settings_dict(self).items() if k != "storage" and before.get(k) != v}
 
 
 @dataclass(frozen=True)

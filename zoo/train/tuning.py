@@ -89,8 +89,11 @@ def protocol_point(protocol: Protocol, tuning: TuningConfig) -> dict:
     inside the space (a value outside it, e.g. freq_warp 0 on a log scale, is sampled); {} under "random"."""
     if tuning.start != "protocol":
         return {}
-    values = {name: (getattr(protocol, name), spec) for name, spec in tuning.space.items()}
-    return {name: value for name, (value, (low, high, _)) in values.items() if low <= value <= high}
+    point = {}
+    for name, (low, high, _) in tuning.space.items():
+        if low <= (value := getattr(protocol, name)) <= high:
+            point[name] = value
+    return point
 
 
 def queue_first(study, point: dict) -> None:
