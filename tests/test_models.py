@@ -173,7 +173,7 @@ def test_mobilenet_and_ast_load_checkpoints_of_their_releases_layout(tmp_path):
     torch.testing.assert_close(model.features[5].block[0][0].weight, source.features[5].block[0][0].weight)
     torch.testing.assert_close(model.features[0][0].weight, source.features[0][0].weight)
 
-    vit = ast.build(527, depth=2)
+    vit = ast.build(527, depth=2, stem="patch", pool="token")  # AST's own layout, as its releases
     state = {f"module.v.{k}": v for k, v in vit.state_dict().items() if not k.startswith("head.")}
     state["module.v.dist_token"] = torch.zeros(1, 1, 192)  # AST's DeiT distillation token: not used
     state["module.mlp_head.1.weight"] = torch.zeros(527, 192)
@@ -187,9 +187,25 @@ def test_mobilenet_and_ast_load_checkpoints_of_their_releases_layout(tmp_path):
             "pretrained": True,
             "weights": str(tmp_path / "ast.pth"),
             "drop_rate": 0.1,
+            "stem": "patch",
+            "pool": "token",
         }
     )
     assert "dist_token" in notes[-1]
     model = ast.build(3, **params)
     torch.testing.assert_close(model.blocks[1].attn.qkv.weight, vit.blocks[1].attn.qkv.weight)
     torch.testing.assert_close(model.pos_embed, vit.pos_embed)
+
+
+def test_ast_conv_stem_gives_one_token_per_patch_as_the_linear_patches_do():
+    from zoo_plugins import ast
+
+    x = torch.randn(2, 1, 64, 100)  # 100 frames: padded to whole patches
+    for patch in (8, 16):
+        conv, linear = ast.build(5, depth=1, patch=patch), ast.build(5, depth=1, patch=patch, stem="patch")
+        assert conv.patch_embed(x).shape == linear.patch_embed(x).shape
+        assert conv(x).shape == (2, 5)
+    with pytest.raises(ZooError, match="patch = 12: a conv stem needs a power of two"):
+        ast.build(5, patch=12)
+    with pytest.raises(ZooError, match="pool = .cls."):
+        ast.build(5, pool="cls")
