@@ -72,12 +72,12 @@ def build(
 
 def check(stem: str, pool: str, patch: int) -> None:
     if stem not in ("conv", "patch"):
-        raise zoo.ZooError(f'[models.ast] stem = {stem!r}: use "conv" or "patch" (AST\'s linear patches).')
+        raise zoo.ZooError(f'models.ast.stem = {stem!r}: use "conv" or "patch" (AST\'s linear patches).')
     if pool not in ("avg", "token"):
-        raise zoo.ZooError(f'[models.ast] pool = {pool!r}: use "avg" (mean of the patch tokens) or "token".')
+        raise zoo.ZooError(f'models.ast.pool = {pool!r}: use "avg" (mean of the patch tokens) or "token".')
     if stem == "conv" and (patch < 2 or patch & (patch - 1)):
         raise zoo.ZooError(
-            f'[models.ast] patch = {patch}: a conv stem needs a power of two; or set stem = "patch".'
+            f'models.ast.patch = {patch}: a conv stem needs a power of two; or set stem = "patch".'
         )
 
 
