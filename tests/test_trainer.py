@@ -137,18 +137,50 @@ def test_mixup_and_balanced_sampling_train(tmp_path):
     assert len(history) == 4 and all(r["val_loss"] == r["val_loss"] for r in history)
 
 
-def test_an_interrupted_run_resumes_to_the_same_result(tmp_path):
+def test_the_weights_average_is_what_is_validated_and_kept():
+    p = dataclasses.replace(PROTOCOL, ema_epochs=1.0, epochs=1, freq_masks=0, time_masks=0, time_shift=0)
+    trainer, model, data = Trainer(p), toy_model(), toy_data()
+    fit = trainer._setup(model, data)
+    decay = 1 - 1 / 5  # 36 training examples in batches of 8: 5 steps make the one-epoch time constant
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    steps = []
+    original = fit.optimizer.step
+
+    def step(*args, **kwargs):  # the weights after each optimizer step
+        out = original(*args, **kwargs)
+        steps.append({k: v.clone() for k, v in model.state_dict().items()})
+        return out
+
+    fit.optimizer.step = step
+    row = trainer._epoch(model, fit, 1)
+    expected = {k: v.float() for k, v in steps[0].items()}  # the first step copies the weights
+    for weights in steps[1:]:
+        expected = {k: expected[k] * decay + weights[k].float() * (1 - decay) for k in expected}
+    kept = fit.state["best_state"]
+    assert row["best"] and len(steps) == 5
+    weight = "5.weight"  # the linear head's, which every step moves
+    torch.testing.assert_close(kept[weight], expected[weight])
+    assert not torch.equal(kept[weight], model.state_dict()[weight]) and not torch.equal(
+        kept[weight], start[weight]
+    )
+    val_loss, _ = trainer.validate(fit.average.module, fit.val_criterion, fit.val)
+    assert row["val_loss"] == pytest.approx(val_loss)
+
+
+@pytest.mark.parametrize("ema_epochs", [0.0, 1.0])
+def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, ema_epochs):
+    protocol = dataclasses.replace(PROTOCOL, ema_epochs=ema_epochs)
     straight = toy_model()
-    expected = Trainer(PROTOCOL).fit(straight, toy_data())
+    expected = Trainer(protocol).fit(straight, toy_data())
 
     def interrupt(row):
         if row["epoch"] == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        Trainer(PROTOCOL, checkpoint=tmp_path / "c.pt", on_epoch=interrupt).fit(toy_model(), toy_data())
+        Trainer(protocol, checkpoint=tmp_path / "c.pt", on_epoch=interrupt).fit(toy_model(), toy_data())
     resumed = toy_model()
-    history = Trainer(PROTOCOL, checkpoint=tmp_path / "c.pt").fit(resumed, toy_data())
+    history = Trainer(protocol, checkpoint=tmp_path / "c.pt").fit(resumed, toy_data())
     assert [r["epoch"] for r in history] == [1, 2, 3, 4]
     for got, want in zip(history, expected):
         assert got["val_loss"] == pytest.approx(want["val_loss"], rel=1e-6)
@@ -210,7 +242,8 @@ def test_fast_path_matches_a_plain_reference_loop():
     raw = toy_data()
     mean, std = torch.full((1, 1, 8, 1), 0.7), torch.full((1, 1, 8, 1), 1.3)
     data = TrainData(raw.x_train * 1.3 + 0.7, raw.y_train, raw.x_val * 1.3 + 0.7, raw.y_val, 3, mean, std)
-    p = dataclasses.replace(PROTOCOL, epochs=3, lr_patience=100)  # the reference has no scheduler
+    # the reference has no scheduler and validates the last step's weights
+    p = dataclasses.replace(PROTOCOL, epochs=3, lr_patience=100, ema_epochs=0.0)
     fast = Trainer(p).fit(toy_model(), data)
     reference = reference_fit(toy_model(), data, p)
     for row, (train_loss, val_loss) in zip(fast, reference):

@@ -108,17 +108,15 @@ class Protocol:
     warmup_epochs: int = field(default=0, metadata={**at_least(0), "off": 0})
     lr_patience: int = field(default=3, metadata=at_least(0))  # ReduceLROnPlateau on validation loss
     lr_factor: float = field(default=0.5, metadata=fraction())
-    # the validation score that picks the epoch restored at the end, and that early stopping watches:
-    # val_loss | val_accuracy | val_macro_f1 (zoo.train.stopping; the learning-rate plateau watches the loss).
-    # val_accuracy by measurement (README); runs made under val_loss, the rule before it, keep their ids
+    # the score that picks the epoch restored and that early stopping watches (zoo.train.stopping; the plateau
+    # watches the loss): val_loss | val_accuracy | val_macro_f1; val_accuracy by measurement, val_loss before
     select: str = field(default="val_accuracy", metadata={"off": "val_loss"})
     # Early stopping on that score: stop after this many epochs without a better one...
     early_stop_patience: int = field(default=10, metadata=at_least(1))
     # ...but never before this epoch: a small, noisy validation set must not stop a run that is still learning
     min_epochs: int = field(default=20, metadata=at_least(1))
     seed: int = field(default=0, metadata=at_least(0))
-    # > 1: each model trained with seeds seed, seed + 1, ... (one run each, folds x seeds in all); adding a
-    # seed later trains only the new runs
+    # > 1: seeds seed, seed + 1, ...: a run each (folds x seeds in all); a seed added later trains its runs
     seeds: int = field(default=1, metadata=at_least(1))
     # > 1: grouped k-fold cross-validation, one run per fold; the leaderboard shows mean +- std
     folds: int = field(default=1, metadata=at_least(1))
@@ -138,6 +136,9 @@ class Protocol:
     mixup_alpha: float = field(default=0.0, metadata=at_least(0))  # > 0: mixup with Beta(a, a) weights
     balanced_sampling: bool = False  # classes drawn equally often (the loss unweighted), not a weighted loss
     grad_clip: float = field(default=0.0, metadata={**at_least(0), "off": 0.0})  # > 0: clip gradients' norm
+    # > 0: validate, select and keep the weights' (and buffers') moving average over about this many epochs,
+    # not the last step's (Polyak averaging, timm's ModelEma); 2 by measurement (README), 0 the rule before
+    ema_epochs: float = field(default=2.0, metadata={**at_least(0), "off": 0.0})
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler)
     compile: bool = False  # torch.compile the model (pays a compile time up front; helps long GPU runs)
     device: str = "auto"  # auto | cpu | cuda | cuda:N

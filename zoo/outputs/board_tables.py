@@ -82,6 +82,12 @@ def render_markdown(board: Board, leaderboard_dir: Path) -> str:
     return "\n".join(lines + _problems_markdown(board, leaderboard_dir)) + "\n"
 
 
+def ema_phrase(protocol: dict) -> str:
+    """How the weights kept were averaged, when they were (protocol.ema_epochs), for the header's recipe."""
+    horizon = protocol.get("ema_epochs", 0)
+    return f" among the weights' moving averages over {horizon:g} epochs" if horizon else ""
+
+
 def _how_it_was_made(board: Board, ranked: list) -> list[str]:
     """The test data, the protocol (or tuning budget) every row shares, and how to read the table."""
     from zoo.evaluate.stats import LEVEL
@@ -94,7 +100,7 @@ def _how_it_was_made(board: Board, ranked: list) -> list[str]:
         f"pooled over folds when cross-validated); data fingerprint `{first['dataset']['fingerprint']}`; "
         f"one protocol for all: {recipe(first)}, batch {p['batch_size']}, up to {p['epochs']} epochs, "
         f"early stopping patience {p['early_stop_patience']}, the epoch kept chosen by "
-        f"{p.get('select', 'val_loss')}.",
+        f"{p.get('select', 'val_loss')}{ema_phrase(p)}.",
         f"Ranked by {' then '.join(m.label for m in ranked)} on the test clips of all a row's runs "
         "(each clip once; seeds averaged); ± is the std of the runs' own scores. Intervals: "
         f"{LEVEL:.0%} bootstrap over the test clips resampled by group (recording) within each class. "

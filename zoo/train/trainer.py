@@ -7,7 +7,6 @@ import textwrap
 import time
 import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from zoo.config import Protocol
 from zoo.errors import ZooError, ZooWarning
@@ -23,6 +23,7 @@ from zoo.io import write_atomic
 from zoo.train.augment import Crops, augment_batch, epoch_order
 from zoo.train.batches import Resident, TrainData
 from zoo.train.losses import losses_for
+from zoo.train.state import FitState
 from zoo.train.stopping import Selection
 
 EpochCallback = Callable[[dict], None]
@@ -44,43 +45,6 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     if not amp or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-@dataclass
-class FitState:
-    """One fit's moving parts, from epoch to epoch: the splits and losses, and what a checkpoint keeps."""
-
-    model: nn.Module
-    train: Resident
-    val: Resident
-    crops: Crops | None
-    criterion: nn.Module  # training: weighted unless sampling already balances the classes
-    val_criterion: nn.Module  # validation: class-weighted, whatever the sampling
-    num_classes: int
-    optimizer: torch.optim.Optimizer
-    scheduler: ReduceLROnPlateau
-    scaler: torch.amp.GradScaler
-    selection: Selection
-    state: dict = field(default_factory=lambda: {"epoch": 0, "best_state": None, "history": []})
-
-    def load(self, saved: dict) -> None:
-        """Continue from an unfinished run's checkpoint (the model's weights are loaded already)."""
-        for name in ("optimizer", "scheduler", "scaler"):
-            getattr(self, name).load_state_dict(saved[name])
-        self.state = {k: saved[k] for k in self.state}
-        # a checkpoint of an older zoo kept the loss rule's state beside the others
-        old = {"best_loss": saved.get("best_loss", math.inf), "bad_epochs": saved.get("bad_epochs", 0)}
-        self.selection.load_state_dict(saved.get("selection", old))
-
-    def payload(self) -> dict:
-        """The checkpoint of an unfinished run."""
-        parts = {k: getattr(self, k).state_dict() for k in ("optimizer", "scheduler", "scaler", "selection")}
-        return {"model": self.model.state_dict(), **parts, **self.state}
-
-    def keep_best(self) -> None:
-        """The model's current weights, copied to the CPU, become the best so far."""
-        weights = self.model.state_dict().items()
-        self.state["best_state"] = {k: v.detach().to("cpu", copy=True) for k, v in weights}
 
 
 class Trainer:
@@ -137,8 +101,12 @@ class Trainer:
         scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=p.lr_factor, patience=p.lr_patience)
         scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         selection = Selection(p.select, p.early_stop_patience, p.min_epochs)
+        average = None
+        if p.ema_epochs > 0:  # the time constant in steps: ema_epochs epochs of this split's batches
+            decay = 1 - 1 / max(1.0, p.ema_epochs * math.ceil(len(train) / p.batch_size))
+            average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
         losses = (criterion, val_criterion, data.num_classes)
-        return FitState(model, train, val, crops, *losses, optimizer, scheduler, scaler, selection)
+        return FitState(model, train, val, crops, *losses, optimizer, scheduler, scaler, selection, average)
 
     def _epoch(self, forward, fit: FitState, epoch: int) -> dict:
         """Train and validate epoch `epoch`, then step the schedule and the selection: the history row."""
@@ -146,10 +114,19 @@ class Trainer:
         torch.manual_seed(p.seed * 100_003 + epoch)  # per-epoch seed: a resumed run repeats the same epochs
         start = time.perf_counter()
         train_loss, seen = self.train_epoch(
-            forward, fit.train, fit.criterion, fit.optimizer, fit.scaler, fit.num_classes, fit.crops, epoch
+            forward,
+            fit.train,
+            fit.criterion,
+            fit.optimizer,
+            fit.scaler,
+            fit.num_classes,
+            fit.crops,
+            epoch,
+            fit.average,
         )
         train_seconds = time.perf_counter() - start
-        val_loss, scores = self.validate(forward, fit.val_criterion, fit.val)
+        validated = fit.average.module if fit.average is not None else forward
+        val_loss, scores = self.validate(validated, fit.val_criterion, fit.val)
         if not math.isfinite(train_loss) or not math.isfinite(val_loss):
             raise Diverged(
                 f"the {'training' if not math.isfinite(train_loss) else 'validation'} loss is "
@@ -183,10 +160,19 @@ class Trainer:
         return fit.state["history"]
 
     def train_epoch(
-        self, forward, train: Resident, criterion, optimizer, scaler, num_classes, crops: Crops | None, epoch
+        self,
+        forward,
+        train: Resident,
+        criterion,
+        optimizer,
+        scaler,
+        num_classes,
+        crops: Crops | None,
+        epoch,
+        average: AveragedModel | None = None,
     ):
-        """One pass over the training split (epoch `epoch`), augmented on the device: (mean loss, examples
-        seen)."""
+        """One pass over the training split (epoch `epoch`), augmented on the device, each step folded into
+        `average` when given: (mean loss, examples seen)."""
         p = self.p
         forward.train()
         total, seen = torch.zeros((), device=self.device), 0
@@ -217,6 +203,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(params, p.grad_clip)
             scaler.step(optimizer)
             scaler.update()
+            if average is not None:
+                average.update_parameters(forward)
             total += loss.detach() * len(idx)
             seen += len(idx)
         return total.item() / max(1, seen), seen  # .item() waits for the device: the epoch's time is real
