@@ -8,6 +8,7 @@ from zoo.config import Protocol
 from zoo.train.augment import Crops, spec_augment, time_shift
 from zoo.train.batches import Resident, TrainData
 from zoo.train.losses import class_weights
+from zoo.train.state import moving_average
 from zoo.train.trainer import Trainer, autocast_dtype, pick_device
 
 PROTOCOL = Protocol(
@@ -141,7 +142,8 @@ def test_the_weights_average_is_what_is_validated_and_kept():
     p = dataclasses.replace(PROTOCOL, ema_epochs=1.0, epochs=1, freq_masks=0, time_masks=0, time_shift=0)
     trainer, model, data = Trainer(p), toy_model(), toy_data()
     fit = trainer._setup(model, data)
-    decay = 1 - 1 / 5  # 36 training examples in batches of 8: 5 steps make the one-epoch time constant
+    # 36 training examples in batches of 8: 5 steps make the one-epoch time constant, 0.8 the decay; the
+    # warm-up keeps the decay at (1 + n) / (10 + n) below it for these first updates
     start = {k: v.clone() for k, v in model.state_dict().items()}
     steps = []
     original = fit.optimizer.step
@@ -154,7 +156,8 @@ def test_the_weights_average_is_what_is_validated_and_kept():
     fit.optimizer.step = step
     row = trainer._epoch(model, fit, 1)
     expected = {k: v.float() for k, v in steps[0].items()}  # the first step copies the weights
-    for weights in steps[1:]:
+    for n, weights in enumerate(steps[1:], start=1):
+        decay = min(0.8, (1 + n) / (10 + n))
         expected = {k: expected[k] * decay + weights[k].float() * (1 - decay) for k in expected}
     kept = fit.state["best_state"]
     assert row["best"] and len(steps) == 5
@@ -165,6 +168,24 @@ def test_the_weights_average_is_what_is_validated_and_kept():
     )
     val_loss, _ = trainer.validate(fit.average.module, fit.val_criterion, fit.val)
     assert row["val_loss"] == pytest.approx(val_loss)
+
+
+def test_the_average_warms_up_then_keeps_its_time_constant():
+    """After n updates the decay is min(1 - 1/steps, (1 + n) / (10 + n)); counters follow the model."""
+    model = nn.Sequential(nn.Linear(1, 1, bias=False), nn.BatchNorm1d(1))
+    average = moving_average(model, steps=20)
+    weight, expected = model[0].weight, None
+    for n in range(200):
+        with torch.no_grad():
+            weight.fill_(float(n))
+        model[1].num_batches_tracked.fill_(n)
+        average.update_parameters(model)
+        decay = min(1 - 1 / 20, (1 + n) / (10 + n))
+        expected = float(n) if expected is None else decay * expected + (1 - decay) * n
+        assert average.module[0].weight.item() == pytest.approx(expected, rel=1e-5)
+        assert average.module[1].num_batches_tracked.item() == n
+    # a ramp's average lags it by about the time constant once warmed up (its decay is then 0.95)
+    assert 199 - average.module[0].weight.item() == pytest.approx(19, abs=0.5)
 
 
 @pytest.mark.parametrize("ema_epochs", [0.0, 1.0])

@@ -55,3 +55,22 @@ class FitState:
         so far."""
         weights = (self.average.module if self.average is not None else self.model).state_dict().items()
         self.state["best_state"] = {k: v.detach().to("cpu", copy=True) for k, v in weights}
+
+
+def moving_average(model: nn.Module, steps: float) -> AveragedModel:
+    """An exponential moving average of `model`'s weights and buffers with a time constant of `steps`
+    optimizer steps, warmed up as TensorFlow's ExponentialMovingAverage(num_updates): after n updates the
+    decay is at most (1 + n) / (10 + n), so a short run's average is not still half its random start.
+    Integer buffers (BatchNorm's batch counter) are the model's own."""
+
+    @torch.no_grad()
+    def update(averaged: list, current: list, n: torch.Tensor) -> None:
+        if not averaged[0].is_floating_point():  # one call per dtype: counters are copied
+            for a, c in zip(averaged, current, strict=True):
+                a.copy_(c)
+            return
+        updates = float(n)
+        decay = min(1 - 1 / max(1.0, steps), (1 + updates) / (10 + updates))
+        torch._foreach_lerp_(averaged, current, 1 - decay)
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from zoo.config import Protocol
 from zoo.errors import ZooError, ZooWarning
@@ -23,7 +23,7 @@ from zoo.io import write_atomic
 from zoo.train.augment import Crops, augment_batch, epoch_order
 from zoo.train.batches import Resident, TrainData
 from zoo.train.losses import losses_for
-from zoo.train.state import FitState
+from zoo.train.state import FitState, moving_average
 from zoo.train.stopping import Selection
 
 EpochCallback = Callable[[dict], None]
@@ -103,8 +103,7 @@ class Trainer:
         selection = Selection(p.select, p.early_stop_patience, p.min_epochs)
         average = None
         if p.ema_epochs > 0:  # the time constant in steps: ema_epochs epochs of this split's batches
-            decay = 1 - 1 / max(1.0, p.ema_epochs * math.ceil(len(train) / p.batch_size))
-            average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+            average = moving_average(model, p.ema_epochs * math.ceil(len(train) / p.batch_size))
         losses = (criterion, val_criterion, data.num_classes)
         return FitState(model, train, val, crops, *losses, optimizer, scheduler, scaler, selection, average)
 
