@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
-from torch.optim.swa_utils import AveragedModel
 
 from zoo.config import Protocol
 from zoo.errors import ZooError, ZooWarning
@@ -112,17 +111,7 @@ class Trainer:
         p = self.p
         torch.manual_seed(p.seed * 100_003 + epoch)  # per-epoch seed: a resumed run repeats the same epochs
         start = time.perf_counter()
-        train_loss, seen = self.train_epoch(
-            forward,
-            fit.train,
-            fit.criterion,
-            fit.optimizer,
-            fit.scaler,
-            fit.num_classes,
-            fit.crops,
-            epoch,
-            fit.average,
-        )
+        train_loss, seen = self.train_epoch(forward, fit, epoch)
         train_seconds = time.perf_counter() - start
         validated = fit.average.module if fit.average is not None else forward
         val_loss, scores = self.validate(validated, fit.val_criterion, fit.val)
@@ -158,25 +147,15 @@ class Trainer:
             self._save({"finished": True, "model": fit.model.state_dict(), "history": fit.state["history"]})
         return fit.state["history"]
 
-    def train_epoch(
-        self,
-        forward,
-        train: Resident,
-        criterion,
-        optimizer,
-        scaler,
-        num_classes,
-        crops: Crops | None,
-        epoch,
-        average: AveragedModel | None = None,
-    ):
-        """One pass over the training split (epoch `epoch`), augmented on the device, each step folded into
-        `average` when given: (mean loss, examples seen)."""
+    def train_epoch(self, forward, fit: FitState, epoch: int):
+        """One pass over fit's training split (epoch `epoch`), augmented on the device, each step folded into
+        fit's weights' average when it keeps one: (mean loss, examples seen)."""
+        train, criterion, optimizer, scaler = fit.train, fit.criterion, fit.optimizer, fit.scaler
         p = self.p
         forward.train()
         total, seen = torch.zeros((), device=self.device), 0
         y = train.y.to(train.index_device)
-        order = epoch_order(y.argmax(1) if y.ndim == 2 else y, num_classes, p.balanced_sampling)
+        order = epoch_order(y.argmax(1) if y.ndim == 2 else y, fit.num_classes, p.balanced_sampling)
         steps = math.ceil(len(order) / p.batch_size)
         params = [w for group in optimizer.param_groups for w in group["params"]]
         for step, i in enumerate(range(0, len(order), p.batch_size)):
@@ -187,8 +166,8 @@ class Trainer:
             if len(idx) < 2:  # a batch of one breaks BatchNorm and adds nothing
                 continue
             xb, yb = train.batch(idx)
-            if crops:
-                xb = crops(train, idx, xb)
+            if fit.crops:
+                xb = fit.crops(train, idx, xb)
             xb, ya, yb, lam = augment_batch(xb, yb, p)
             with self.autocast():
                 out = forward(xb)
@@ -202,8 +181,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(params, p.grad_clip)
             scaler.step(optimizer)
             scaler.update()
-            if average is not None:
-                average.update_parameters(forward)
+            if fit.average is not None:
+                fit.average.update_parameters(forward)
             total += loss.detach() * len(idx)
             seen += len(idx)
         return total.item() / max(1, seen), seen  # .item() waits for the device: the epoch's time is real
