@@ -64,13 +64,16 @@ def moving_average(model: nn.Module, steps: float) -> AveragedModel:
     Integer buffers (BatchNorm's batch counter) are the model's own."""
 
     @torch.no_grad()
-    def update(averaged: list, current: list, n: torch.Tensor) -> None:
+    def update(averaged: list, current: list, _on_device: torch.Tensor) -> None:
         if not averaged[0].is_floating_point():  # one call per dtype: counters are copied
             for a, c in zip(averaged, current, strict=True):
                 a.copy_(c)
             return
-        updates = float(n)
+        # the update count as kept on the host: reading the copy handed in, on the model's device, would
+        # wait for the GPU at every step
+        updates = float(average.n_averaged)
         decay = min(1 - 1 / max(1.0, steps), (1 + updates) / (10 + updates))
         torch._foreach_lerp_(averaged, current, 1 - decay)
 
-    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
+    average = AveragedModel(model, multi_avg_fn=update, use_buffers=True)  # n_averaged stays on the CPU
+    return average
