@@ -63,7 +63,8 @@ def test_protocol_options_added_later_leave_run_identities_alone_while_off():
 
 
 def test_tuned_runs_made_before_a_tuning_choice_existed_keep_their_ids():
-    from zoo.config import TuningConfig, build_section
+    from zoo.config import TuningConfig
+    from zoo.fields import build_section
 
     before = TuningConfig(trials=8, score="best", start="random").identity  # a tuned run made before
     assert not {"score", "start", "storage"} & set(before)

@@ -13,8 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted((ROOT / "zoo").rglob("*.py"))
-# config.py keeps its field table (every setting with its default, range and comment) in one place
-LONGER = {"zoo/config.py": 310}
+LONGER: dict[str, int] = {}  # a module allowed past 300 lines, with the reason beside it
 
 
 def _name(path: Path) -> str:

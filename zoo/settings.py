@@ -18,10 +18,9 @@ from zoo.config import (
     Protocol,
     SplitConfig,
     TuningConfig,
-    build_section,
-    hint,
 )
 from zoo.errors import ZooError
+from zoo.fields import build_section, hint
 
 REGISTRY_FILE = "registry.toml"
 # a name that becomes a folder (a data set's id, a model variant's name): one path component, no way out

@@ -117,7 +117,7 @@ class OutputSpec:
 def merge_options(defaults: dict, given: Any, where: str) -> dict:
     """A model's params or a data set's options: the defaults under the given keys, each of the default's
     kind (an int for an int, a number for a float...), checked before any work."""
-    from zoo.config import kind_name, same_kind
+    from zoo.fields import kind_name, same_kind
 
     unknown = sorted(set(given) - set(defaults))
     if unknown:
