@@ -50,6 +50,33 @@ def test_stopping_waits_for_patience_and_min_epochs_and_resumes_its_state():
     assert copy == selection
 
 
+def test_a_falling_loss_counts_as_progress_only_when_stop_on_says_so():
+    """Watkins10's case: the accuracy stays below its best while the loss still falls."""
+    history = rows([1.0, 0.9, 0.8, 0.7, 0.6, 0.65, 0.7], [0.5, 0.8, 0.78, 0.77, 0.79, 0.76, 0.75])
+    stopped = {}
+    for stop_on in ("select", "select_or_loss"):
+        selection = Selection("val_accuracy", patience=2, stop_on=stop_on)
+        for r in history:
+            selection.update(r)
+            if selection.should_stop(r["epoch"]):
+                stopped[stop_on] = r["epoch"]
+                break
+        assert selection.best_epoch == 2  # the restored epoch is the best score's either way
+    # by the score, patience is spent at epoch 4; the loss falls to epoch 5, then two epochs without progress
+    assert stopped == {"select": 4, "select_or_loss": 7}
+
+
+def test_an_unknown_rule_is_named_with_the_ones_there_are():
+    from zoo.config import Protocol
+    from zoo.errors import ZooError
+    from zoo.fields import build_section
+
+    with pytest.raises(ZooError, match='stop_on = .loss.; use "select" or "select_or_loss"'):
+        build_section(Protocol, {"stop_on": "loss"}, "[protocol]")
+    with pytest.raises(ZooError, match='select = .acc.; use "val_loss", "val_accuracy" or "val_macro_f1"'):
+        build_section(Protocol, {"select": "acc"}, "[protocol]")
+
+
 @pytest.mark.parametrize("select", ["val_loss", "val_accuracy", "val_macro_f1"])
 def test_the_trainer_restores_the_epoch_its_rule_marks_best(select):
     protocol = dataclasses.replace(PROTOCOL, select=select, epochs=6, min_epochs=6)

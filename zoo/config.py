@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from zoo.errors import ZooError
 from zoo.fields import above, at_least, check_range, choice, fraction, hint
+from zoo.train.stopping import SELECT, STOP_ON
 
 
 @dataclass(frozen=True)
@@ -88,10 +89,13 @@ class Protocol:
     warmup_epochs: int = field(default=0, metadata={**at_least(0), "off": 0})
     lr_patience: int = field(default=3, metadata=at_least(0))  # ReduceLROnPlateau on validation loss
     lr_factor: float = field(default=0.5, metadata=fraction())
-    # the score that picks the epoch restored and that early stopping watches (zoo.train.stopping; the plateau
-    # watches the loss): val_loss | val_accuracy | val_macro_f1; val_accuracy by measurement, val_loss before
-    select: str = field(default="val_accuracy", metadata={"off": "val_loss"})
-    # Early stopping on that score: stop after this many epochs without a better one...
+    # the score that picks the epoch restored (zoo.train.stopping; the plateau watches the loss):
+    # val_loss | val_accuracy | val_macro_f1; val_accuracy by measurement, val_loss before
+    select: str = field(default="val_accuracy", metadata={"choices": SELECT, "off": "val_loss"})
+    # what early stopping counts as progress: "select", a better score; "select_or_loss", a better score or
+    # a validation loss lower than any before (a stalled score on a small split stops no run still learning)
+    stop_on: str = field(default="select", metadata={"choices": STOP_ON, "off": "select"})
+    # Early stopping: stop after this many epochs without progress...
     early_stop_patience: int = field(default=10, metadata=at_least(1))
     # ...but never before this epoch: a small, noisy validation set must not stop a run that is still learning
     min_epochs: int = field(default=20, metadata=at_least(1))
@@ -124,10 +128,6 @@ class Protocol:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
     def check(self, where: str) -> None:
-        from zoo.train.stopping import SELECT
-
-        if self.select not in SELECT:
-            raise ZooError(f"{where}: select = {self.select!r}; use {', '.join(map(repr, SELECT))}.")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise ZooError(f"{where}: device = {self.device!r}; use auto, cpu, cuda or cuda:N.")
 

@@ -1,9 +1,12 @@
 """Which epoch a run keeps, and when it stops: one small object that owns the state it resumes from.
 
 The epoch restored at the end is the one with the best validation score of `protocol.select` (val_loss,
-val_accuracy or val_macro_f1); early stopping watches the same score: a run stops after
-`early_stop_patience` epochs without a better one, but never before `min_epochs`. On a tie in an accuracy
-or an F1 (small validation splits tie often), the lower validation loss is the better epoch.
+val_accuracy or val_macro_f1). Early stopping watches `protocol.stop_on`: "select", the same score (a run
+stops after `early_stop_patience` epochs without a better one), or "select_or_loss", where an epoch with a
+lower validation loss than any before also counts as progress (a score that has stalled on a small
+validation split must not stop a run whose loss still falls; the restored epoch is still the best score).
+Never before `min_epochs`. On a tie in an accuracy or an F1 (small validation splits tie often), the lower
+validation loss is the better epoch.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 
 SELECT = ("val_loss", "val_accuracy", "val_macro_f1")
+STOP_ON = ("select", "select_or_loss")
 LOSS_DELTA = 1e-4  # a validation loss must fall by more than this to count as better
 SCORE_DELTA = 1e-9  # an accuracy or F1 must rise by more than this (any real change)
 
@@ -26,14 +30,16 @@ def epoch_score(row: dict, select: str) -> float:
 
 @dataclass
 class Selection:
-    """The best epoch so far by `select`, and how many epochs have passed without a better one."""
+    """The best epoch so far by `select`, and how many epochs have passed without progress (`stop_on`)."""
 
     select: str = "val_loss"
     patience: int = 10
     min_epochs: int = 1
+    stop_on: str = "select"
     best_epoch: int = 0
     best_score: float = -math.inf  # higher is better (the negated loss for val_loss)
     best_loss: float = math.inf
+    lowest_loss: float = math.inf  # the lowest validation loss of any epoch (stop_on = "select_or_loss")
     bad_epochs: int = 0
 
     def update(self, row: dict) -> bool:
@@ -46,10 +52,11 @@ class Selection:
             better = score > self.best_score + SCORE_DELTA or (
                 abs(score - self.best_score) <= SCORE_DELTA and loss < self.best_loss - LOSS_DELTA
             )
+        progress = better or (self.stop_on == "select_or_loss" and loss < self.lowest_loss - LOSS_DELTA)
+        self.lowest_loss = min(self.lowest_loss, loss)
         if better:
-            self.best_epoch, self.best_score, self.best_loss, self.bad_epochs = row["epoch"], score, loss, 0
-        else:
-            self.bad_epochs += 1
+            self.best_epoch, self.best_score, self.best_loss = row["epoch"], score, loss
+        self.bad_epochs = 0 if progress else self.bad_epochs + 1
         return better
 
     def should_stop(self, epoch: int) -> bool:

@@ -99,7 +99,7 @@ class Trainer:
         optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay, fused=fused)
         scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=p.lr_factor, patience=p.lr_patience)
         scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
-        selection = Selection(p.select, p.early_stop_patience, p.min_epochs)
+        selection = Selection(p.select, p.early_stop_patience, p.min_epochs, p.stop_on)
         average = None
         if p.ema_epochs > 0:  # the time constant in steps: ema_epochs epochs of this split's batches
             average = moving_average(model, p.ema_epochs * math.ceil(len(train) / p.batch_size))
