@@ -52,7 +52,7 @@ def test_protocol_options_added_later_leave_run_identities_alone_while_off():
 
     from zoo.config import protocol_identity
 
-    now = asdict(Protocol(select="val_loss", ema_epochs=0.0))  # the rules before `select` and `ema_epochs`
+    now = asdict(Protocol(select="val_loss", ema_epochs=0.0, stop_on="select"))  # the rules before them
     added = ("freq_warp", "time_warp", "warmup_epochs", "grad_clip", "select", "ema_epochs", "stop_on")
     before = {k: v for k, v in now.items() if k not in added}
     assert protocol_identity(now) == protocol_identity(before) == before  # a run made before they existed

@@ -35,10 +35,10 @@ def configs(project):
 
 def test_trials_zero_keeps_the_run_ids_of_runs_made_before_tuning_existed(project):
     """d0376187f16d: the tiny project's baseline_cnn run id with the rules of before [tuning] (and
-    protocol.select, protocol.ema_epochs and features.source) were added: select = "val_loss" and no
-    weights' average were the rules then. (It was 5f58c4bd87eb until the generated data set became the
-    6-kind demo: its data, so its runs, changed.)"""
-    rules_before = '[protocol]\nselect = "val_loss"\nema_epochs = 0\n'
+    protocol.select, protocol.ema_epochs, protocol.stop_on and features.source) were added: select =
+    "val_loss", no weights' average and stopping on the score alone were the rules then. (It was
+    5f58c4bd87eb until the generated data set became the 6-kind demo: its data, so its runs, changed.)"""
+    rules_before = '[protocol]\nselect = "val_loss"\nema_epochs = 0\nstop_on = "select"\n'
     registry = textwrap.dedent(TINY_REGISTRY).replace("[protocol]\n", rules_before)
     for extra in ("", "\n[tuning]\ntrials = 0\n"):
         (project / "registry.toml").write_text(registry + extra)
