@@ -88,6 +88,13 @@ def ema_phrase(protocol: dict) -> str:
     return f" among the weights' moving averages over {horizon:g} epochs" if horizon else ""
 
 
+def progress_phrase(protocol: dict) -> str:
+    """What early stopping counted as progress (protocol.stop_on), for the header's recipe."""
+    if protocol.get("stop_on", "select") == "select_or_loss":
+        return " (progress: a better score or a lower validation loss)"
+    return " (progress: a better score)"
+
+
 def _how_it_was_made(board: Board, ranked: list) -> list[str]:
     """The test data, the protocol (or tuning budget) every row shares, and how to read the table."""
     from zoo.evaluate.stats import LEVEL
@@ -99,7 +106,7 @@ def _how_it_was_made(board: Board, ranked: list) -> list[str]:
         f"Test split only ({board.rows[0]['n_test']} clips, {len(first['dataset']['classes'])} classes; "
         f"pooled over folds when cross-validated); data fingerprint `{first['dataset']['fingerprint']}`; "
         f"one protocol for all: {recipe(first)}, batch {p['batch_size']}, up to {p['epochs']} epochs, "
-        f"early stopping patience {p['early_stop_patience']}, the epoch kept chosen by "
+        f"early stopping patience {p['early_stop_patience']}{progress_phrase(p)}, the epoch kept chosen by "
         f"{p.get('select', 'val_loss')}{ema_phrase(p)}.",
         f"Ranked by {' then '.join(m.label for m in ranked)} on the test clips of all a row's runs "
         "(each clip once; seeds averaged); ± is the std of the runs' own scores. Intervals: "
