@@ -2,9 +2,9 @@
 
 The epoch restored at the end is the one with the best validation score of `protocol.select` (val_loss,
 val_accuracy or val_macro_f1). Early stopping stops a run after `early_stop_patience` epochs without
-progress, by `protocol.stop_on`: "select_or_loss" (the default), a better score or a validation loss lower
-than any before (a score that has stalled on a small validation split must not stop a run whose loss still
-falls; the restored epoch is still the best score's), or "select", a better score only.
+progress, by `protocol.stop_on`: "select" (the default), a better score, or "select_or_loss", a better
+score or a validation loss lower than any before (a score that has stalled on a small validation split must
+not stop a run whose loss still falls; the restored epoch is still the best score's).
 Never before `min_epochs`. On a tie in an accuracy or an F1 (small validation splits tie often), the lower
 validation loss is the better epoch.
 """
